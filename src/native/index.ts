@@ -1,0 +1,219 @@
+/**
+ * The one door to ordo's native addon (build/Release/ordo.node, built from
+ * native/ by binding.gyp). Nothing else imports the .node file: every other
+ * module calls the typed wrappers below, which validate each argument before
+ * crossing the boundary (the C++ side checks again) and turn every native
+ * rejection into one error class, `OrdoNativeError`, handed to the addon at
+ * load (DESIGN §6, STYLE "Native code behind a safe door").
+ *
+ * Loading is lazy and never fatal: if the addon is missing or stale,
+ * `nativeAvailable()` is false, `nativeLoadError()` says why, and callers use
+ * the TypeScript twins (src/protocol/crc32c.ts, src/protocol/frame.ts).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { FrameErrorCode, ScanResult, ScannedFrame } from "../protocol/frame";
+
+/** Stable codes of errors raised at the native boundary. */
+export type OrdoNativeErrorCode =
+  | "invalid_argument"
+  | "out_of_range"
+  | "unavailable"
+  | "internal";
+
+/** The one error class of the native boundary; the addon throws it too. */
+export class OrdoNativeError extends Error {
+  readonly code: OrdoNativeErrorCode;
+
+  constructor(message: string, code: OrdoNativeErrorCode, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "OrdoNativeError";
+    this.code = code;
+  }
+}
+
+/** What the addon exports (native/addon.cc). Unchecked: use the wrappers. */
+export interface NativeBinding {
+  setErrorClass(errorClass: new (message: string, code: OrdoNativeErrorCode) => Error): void;
+  crc32c(data: Uint8Array, seed: number): number;
+  /** The portable table path, whatever the CPU supports. */
+  crc32cTable(data: Uint8Array, seed: number): number;
+  scanFrames(buffer: Uint8Array, payloadBytesMax: number, out: Uint32Array): number;
+  realtimeMicros(): number;
+  readonly framePayloadBytesMax: number;
+  readonly frameHeaderBytes: number;
+  readonly scanMetaWords: number;
+  readonly crc32cHardware: boolean;
+}
+
+/** Mirrors src/protocol/frame.ts; the addon's own copy is checked against it at load. */
+const frame_payload_bytes_max = 16 * 1024 * 1024;
+const frame_header_bytes = 12;
+const u32_max = 0xffffffff;
+
+/** Layout of the scanFrames output array (native/addon.cc). */
+const scan_meta_words = 4;
+const scan_meta_frame_count = 0;
+const scan_meta_consumed = 1;
+const scan_meta_error = 2;
+const scan_meta_output_full = 3;
+const scan_frame_words = 3;
+/** Frames reported per native call; more frames mean another call on the rest. */
+const scan_batch_frames_max = 4096;
+/**
+ * Bytes handed to one native scan: offsets come back as u32. Far above any
+ * frame (frame_header_bytes + frame_payload_bytes_max), so every window that
+ * is not the last holds at least one whole frame and the loop advances.
+ */
+const scan_window_bytes_max = 1024 * 1024 * 1024;
+
+const native_error_codes: readonly (FrameErrorCode | null)[] = [
+  null,
+  "oversize",
+  "unsupported_version",
+  "malformed",
+  "checksum",
+];
+
+/** Where the built addon lies relative to this file (compiled to dist/ or run from src/). */
+const addon_candidates = [
+  path.resolve(__dirname, "../../../build/Release/ordo.node"),
+  path.resolve(__dirname, "../../build/Release/ordo.node"),
+];
+
+let loaded = false;
+let binding: NativeBinding | null = null;
+let loadError: Error | null = null;
+let scanScratch: Uint32Array | null = null;
+
+function load(): void {
+  if (loaded) return;
+  loaded = true;
+  try {
+    const file = addon_candidates.find((candidate) => fs.existsSync(candidate));
+    if (file === undefined) {
+      throw new Error(`ordo native addon not built: none of ${addon_candidates.join(", ")}`);
+    }
+    const holder: { exports: unknown } = { exports: {} };
+    process.dlopen(holder, file);
+    const candidate = holder.exports as NativeBinding;
+    if (
+      candidate.framePayloadBytesMax !== frame_payload_bytes_max ||
+      candidate.frameHeaderBytes !== frame_header_bytes ||
+      candidate.scanMetaWords !== scan_meta_words
+    ) {
+      throw new Error(`ordo native addon at ${file} is stale: its frame constants differ`);
+    }
+    candidate.setErrorClass(OrdoNativeError);
+    binding = candidate;
+  } catch (error) {
+    loadError = error instanceof Error ? error : new Error(String(error));
+    binding = null;
+  }
+}
+
+function requireBinding(): NativeBinding {
+  load();
+  if (binding === null) {
+    throw new OrdoNativeError("ordo native addon is not loaded", "unavailable", {
+      cause: loadError,
+    });
+  }
+  return binding;
+}
+
+function checkBytes(value: unknown, name: string): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${name} must be a Uint8Array or Buffer`);
+  }
+}
+
+function checkInteger(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== "number") throw new TypeError(`${name} must be a number`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+  return value;
+}
+
+/** True when the addon loaded; the twins take over otherwise. */
+export function nativeAvailable(): boolean {
+  load();
+  return binding !== null;
+}
+
+/** Why the addon did not load, or null when it did. */
+export function nativeLoadError(): Error | null {
+  load();
+  return loadError;
+}
+
+/** True when native CRC32C uses the SSE4.2 instruction (false when not loaded). */
+export function nativeCrc32cHardware(): boolean {
+  load();
+  return binding !== null && binding.crc32cHardware;
+}
+
+/** CRC32C of `data`, continuing from `seed` (a previous result; 0 to start). */
+export function crc32cNative(data: Uint8Array, seed = 0): number {
+  checkBytes(data, "data");
+  checkInteger(seed, "seed", 0, u32_max);
+  return requireBinding().crc32c(data, seed);
+}
+
+/** Native twin of scanFramesJs (src/protocol/frame.ts): same arguments, same result. */
+export function scanFramesNative(buf: Uint8Array, payloadBytesMax: number): ScanResult {
+  checkBytes(buf, "buf");
+  checkInteger(payloadBytesMax, "payloadBytesMax", 0, frame_payload_bytes_max);
+  const addon = requireBinding();
+  scanScratch ??= new Uint32Array(scan_meta_words + scan_frame_words * scan_batch_frames_max);
+  const out = scanScratch;
+  const frames: ScannedFrame[] = [];
+  let base = 0;
+  for (;;) {
+    const windowEnd = Math.min(buf.length, base + scan_window_bytes_max);
+    const window = base === 0 && windowEnd === buf.length ? buf : buf.subarray(base, windowEnd);
+    const count = addon.scanFrames(window, payloadBytesMax, out);
+    const consumed = out[scan_meta_consumed];
+    assertNative(count === out[scan_meta_frame_count], "frame count disagrees");
+    assertNative(consumed <= window.length, "consumed past the buffer");
+    for (let i = 0; i < count; i++) {
+      const at = scan_meta_words + i * scan_frame_words;
+      frames.push({
+        type: out[at],
+        payloadOffset: base + out[at + 1],
+        payloadLength: out[at + 2],
+      });
+    }
+    const errorIndex = out[scan_meta_error];
+    const code = native_error_codes[errorIndex];
+    assertNative(code !== undefined, `unknown scan error ${errorIndex}`);
+    if (code !== null) {
+      return { frames, consumed: base + consumed, error: { code, offset: base + consumed } };
+    }
+    const windowTruncated = windowEnd < buf.length;
+    if (out[scan_meta_output_full] === 1 || (windowTruncated && consumed > 0)) {
+      base += consumed;
+      continue;
+    }
+    assertNative(!windowTruncated, "a scan window held no whole frame");
+    return { frames, consumed: base + consumed, error: null };
+  }
+}
+
+/** CLOCK_REALTIME in whole microseconds since the Unix epoch. */
+export function realtimeMicros(): number {
+  return requireBinding().realtimeMicros();
+}
+
+/**
+ * The raw binding, without the wrapper's checks. Only test/native uses it, to
+ * prove that the C++ side rejects bad arguments on its own.
+ */
+export function nativeBindingUnchecked(): NativeBinding {
+  return requireBinding();
+}
+
+function assertNative(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new OrdoNativeError(`native scan invariant broken: ${what}`, "internal");
+}
