@@ -1,0 +1,18 @@
+/**
+ * The journal's public door: a durable, append-only, group-committed log of
+ * whole approved commits in tau_commit order (DESIGN §2–§4). Everything else
+ * in this folder is internal. The real `Disk` adapter is `FsDisk` in
+ * `src/io/fs-disk.ts`.
+ */
+export {
+  Journal,
+  journal_batch_bytes_default,
+  journal_segment_bytes_default,
+  type JournalAppend,
+  type JournalEntry,
+  type JournalOptions,
+  type JournalRecovery,
+} from "./journal";
+export { JournalError, type JournalErrorCode } from "./errors";
+export type { Disk, DiskFile, DiskOpenMode } from "./disk";
+export { record_body_bytes_max } from "./record";

@@ -1,0 +1,577 @@
+/**
+ * One durable journal: an append-only log of whole approved commits in a
+ * directory, in strictly increasing tau_commit order, with group commit
+ * (DESIGN §2–§4, invariants 1, 2 and 7).
+ *
+ * - `append` resolves only after the fsync covering the record returned
+ *   (invariant 1). While one write+fsync is in flight, new appends queue;
+ *   when it completes, every queued append goes out in as few writes as
+ *   `batchBytesMax` allows and ONE fsync.
+ * - tau_commit is assigned when a group is cut, in arrival order:
+ *   `max(last + 1, clock.nowMicros(), tau_start + 1)`, so it is strictly
+ *   increasing (invariant 2), never below the clock and above tau_start.
+ * - A failed write or fsync is fatal. After a failed fsync the state of the
+ *   page cache is unknown (PostgreSQL's "fsyncgate"), so the journal never
+ *   retries: every pending and later append rejects with `fsync_failed`, and
+ *   recovery is a restart plus replay.
+ * - `open` replays every segment, validating each record. A bad record in the
+ *   last segment is a torn tail: the file is cut there and fsynced. A bad
+ *   record anywhere else is corruption of acknowledged data and is reported,
+ *   never dropped (invariant 7).
+ *
+ * The journal keeps no entries in memory, only one small descriptor per
+ * segment (its durable length and tau range) so `readFrom` can skip segments.
+ */
+import { dirname, join } from "node:path";
+import type { Clock } from "../clock";
+import type { Disk, DiskFile } from "./disk";
+import { JournalError } from "./errors";
+import {
+  decodeSegmentHeader,
+  encodeRecords,
+  encodeSegmentHeader,
+  parseSegmentFileName,
+  record_body_bytes_max,
+  recordBytes,
+  segment_format_version,
+  segment_header_bytes,
+  segmentFileName,
+  txn_id_bytes,
+  type CommitRecord,
+} from "./record";
+import { RecordScanner } from "./scanner";
+
+export const journal_segment_bytes_default = 64 * 1024 * 1024;
+export const journal_batch_bytes_default = 4 * 1024 * 1024;
+/** Smallest segment bound accepted (tests use tiny segments to force rotation). */
+export const journal_segment_bytes_min = 128;
+export const journal_batch_bytes_min = 64;
+const journal_id_max = 0xffff_ffff;
+
+export interface JournalAppend {
+  /** Exactly 16 bytes. */
+  txnId: Uint8Array;
+  tauStart: number;
+  body: Uint8Array;
+}
+
+export interface JournalEntry {
+  tauCommit: number;
+  txnId: Uint8Array;
+  tauStart: number;
+  body: Uint8Array;
+}
+
+export interface JournalOptions {
+  dir: string;
+  disk: Disk;
+  clock: Clock;
+  /** Stored in every segment header; a segment of another journal is refused. Default 0. */
+  journalId?: number;
+  /** A segment is closed and a new one started once the next write would pass this. Default 64 MiB. */
+  segmentBytesMax?: number;
+  /** Bytes per group-commit write (a larger single record is written alone). Default 4 MiB. */
+  batchBytesMax?: number;
+}
+
+export interface JournalRecovery {
+  /** Segment files found. */
+  segments: number;
+  /** Valid records replayed. */
+  entries: number;
+  /** Bytes cut from the end of the last segment (a torn tail or torn header). */
+  truncatedBytes: number;
+  /** tau_commit of the last replayed record, 0 if none. */
+  lastTau: number;
+}
+
+interface SegmentInfo {
+  readonly seq: number;
+  readonly path: string;
+  /** Bytes (header included) known durable: readers stop here. */
+  durableBytes: number;
+  /** tau of the last durable record; for a segment with none, the previous segment's. */
+  durableLastTau: number;
+}
+
+interface Pending {
+  readonly entry: JournalAppend;
+  readonly bytes: number;
+  tau: number;
+  readonly resolve: (tau: number) => void;
+  readonly reject: (error: JournalError) => void;
+}
+
+export class Journal {
+  readonly #dir: string;
+  readonly #disk: Disk;
+  readonly #clock: Clock;
+  readonly #journalId: number;
+  readonly #segmentBytesMax: number;
+  readonly #batchBytesMax: number;
+
+  /** Every segment, oldest first; the last is the one being written. */
+  readonly #segments: SegmentInfo[] = [];
+  #file: DiskFile | undefined;
+  /** Bytes written to the current segment (durable or not). */
+  #writeOffset = 0;
+  #writeLastTau = 0;
+
+  /** Highest tau_commit assigned (durable or in flight). */
+  #last = 0;
+  /** Highest tau_commit whose fsync returned. */
+  #durableTau = 0;
+
+  #queue: Pending[] = [];
+  #flushing = false;
+  #drainWaiters: (() => void)[] = [];
+  #failure: JournalError | undefined;
+  #closing = false;
+  #closed = false;
+  #recovery: JournalRecovery = { segments: 0, entries: 0, truncatedBytes: 0, lastTau: 0 };
+
+  private constructor(options: JournalOptions) {
+    this.#dir = options.dir;
+    this.#disk = options.disk;
+    this.#clock = options.clock;
+    this.#journalId = options.journalId ?? 0;
+    this.#segmentBytesMax = options.segmentBytesMax ?? journal_segment_bytes_default;
+    this.#batchBytesMax = options.batchBytesMax ?? journal_batch_bytes_default;
+  }
+
+  /** Opens (creating if needed) the journal in `options.dir`, replays it and cuts a torn tail. */
+  static async open(options: JournalOptions): Promise<Journal> {
+    validateOptions(options);
+    const journal = new Journal(options);
+    try {
+      await journal.#replay();
+    } catch (error) {
+      await journal.#file?.close().catch(() => undefined);
+      if (error instanceof JournalError) throw error;
+      throw new JournalError("io_failed", `cannot open ${options.dir}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+    return journal;
+  }
+
+  /** Highest durable tau_commit (0 if none). No future record will have a tau at or below it. */
+  get watermark(): number {
+    return this.#durableTau;
+  }
+
+  /** Highest tau_commit assigned so far, durable or still waiting for its fsync. */
+  get lastTau(): number {
+    return this.#last;
+  }
+
+  /** What `open` found on disk. */
+  get recovery(): JournalRecovery {
+    return { ...this.#recovery };
+  }
+
+  /** True once a write or fsync failed; every append now rejects with `fsync_failed`. */
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /** Resolves with the record's tau_commit once the fsync covering it returned. */
+  append(entry: JournalAppend): Promise<number> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#closing) return Promise.reject(new JournalError("closed", "journal is closed"));
+    const invalid = checkAppend(entry);
+    if (invalid !== undefined) return Promise.reject(new JournalError("invalid_argument", invalid));
+    return new Promise<number>((resolve, reject) => {
+      this.#queue.push({ entry, bytes: recordBytes(entry.body.length), tau: 0, resolve, reject });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        void this.#flushLoop();
+      }
+    });
+  }
+
+  /**
+   * Durable entries with tauCommit > afterTau, in order, read from disk. Works
+   * while appends continue: each segment is read up to its durable length at
+   * the moment the reader reaches it, so nothing above the watermark of that
+   * moment is ever returned.
+   */
+  async *readFrom(afterTau: number): AsyncIterable<JournalEntry> {
+    if (!Number.isSafeInteger(afterTau) || afterTau < 0) {
+      throw new JournalError(
+        "invalid_argument",
+        `afterTau must be a non-negative integer, got ${afterTau}`,
+      );
+    }
+    let cursor = afterTau;
+    while (true) {
+      const index = this.#firstSegmentAfter(cursor);
+      if (index === undefined) return;
+      const segment = this.#segments[index]!;
+      const end = segment.durableBytes;
+      const lastTau = segment.durableLastTau;
+      const file = await this.#openForRead(segment.path);
+      try {
+        const scanner = new RecordScanner(file, segment_header_bytes, end);
+        while (true) {
+          const step = await scanner.next();
+          if (step.kind === "end") break;
+          if (step.kind === "bad") {
+            throw new JournalError(
+              "corrupt",
+              `${segment.path} at byte ${step.offset}, below its durable length ${end}: ${step.reason}`,
+            );
+          }
+          if (step.record.tauCommit > cursor) {
+            yield step.record;
+            cursor = step.record.tauCommit;
+          }
+        }
+      } finally {
+        await file.close().catch(() => undefined);
+      }
+      if (cursor !== lastTau) {
+        throw new JournalError(
+          "corrupt",
+          `${segment.path}: durable records end at tau ${cursor}, expected ${lastTau}`,
+        );
+      }
+    }
+  }
+
+  /** Waits for every pending append's fsync, then closes the files. Idempotent. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    if (this.#flushing) await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    if (this.#closed) return;
+    this.#closed = true;
+    const file = this.#file;
+    this.#file = undefined;
+    if (file === undefined) return;
+    try {
+      await file.close();
+    } catch (error) {
+      if (this.#failure === undefined) {
+        throw new JournalError("io_failed", `closing ${file.path}: ${String(error)}`, {
+          cause: error,
+        });
+      }
+    }
+  }
+
+  // ---- group commit -------------------------------------------------------
+
+  async #flushLoop(): Promise<void> {
+    // Let appends made in the same turn of the event loop join the first group.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0 && this.#failure === undefined) {
+        const group = this.#queue;
+        this.#queue = [];
+        await this.#commitGroup(group);
+      }
+    } finally {
+      this.#flushing = false;
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  /** Assigns taus to `group`, writes it in batches, fsyncs once, then resolves it. */
+  async #commitGroup(group: Pending[]): Promise<void> {
+    for (const pending of group) pending.tau = this.#assignTau(pending.entry.tauStart);
+    try {
+      let first = 0;
+      while (first < group.length) {
+        let bytes = group[first]!.bytes;
+        let end = first + 1;
+        while (end < group.length && bytes + group[end]!.bytes <= this.#batchBytesMax) {
+          bytes += group[end]!.bytes;
+          end++;
+        }
+        await this.#writeBatch(group.slice(first, end), bytes);
+        first = end;
+      }
+      await this.#syncCurrent();
+    } catch (error) {
+      this.#fail(error, group);
+      return;
+    }
+    const lastTau = group[group.length - 1]!.tau;
+    assert(this.#durableTau === lastTau, "group not durable after its fsync");
+    for (const pending of group) {
+      // Invariant 1: never acknowledge a record that no returned fsync covers.
+      assert(pending.tau <= this.#durableTau, "acknowledging a record before its fsync");
+      pending.resolve(pending.tau);
+    }
+  }
+
+  #assignTau(tauStart: number): number {
+    const tau = Math.max(this.#last + 1, this.#clock.nowMicros(), tauStart + 1);
+    assert(Number.isSafeInteger(tau), "tau_commit overflow");
+    assert(tau > this.#last, "tau_commit not increasing");
+    this.#last = tau;
+    return tau;
+  }
+
+  async #writeBatch(batch: Pending[], bytes: number): Promise<void> {
+    const hasRecords = this.#writeOffset > segment_header_bytes;
+    if (hasRecords && this.#writeOffset + bytes > this.#segmentBytesMax) await this.#rotate();
+    const records: CommitRecord[] = batch.map((p) => ({
+      tauCommit: p.tau,
+      txnId: p.entry.txnId,
+      tauStart: p.entry.tauStart,
+      body: p.entry.body,
+    }));
+    const encoded = encodeRecords(records);
+    assert(encoded.length === bytes, "batch length mismatch");
+    const file = this.#requireFile();
+    await file.write(this.#writeOffset, encoded);
+    this.#writeOffset += bytes;
+    this.#writeLastTau = batch[batch.length - 1]!.tau;
+  }
+
+  /** fsyncs the current segment and publishes what it covered. */
+  async #syncCurrent(): Promise<void> {
+    const offset = this.#writeOffset;
+    const lastTau = this.#writeLastTau;
+    await this.#requireFile().sync();
+    const segment = this.#segments[this.#segments.length - 1]!;
+    assert(offset >= segment.durableBytes, "durable length going backwards");
+    segment.durableBytes = offset;
+    if (lastTau > segment.durableLastTau) segment.durableLastTau = lastTau;
+    if (lastTau > this.#durableTau) this.#durableTau = lastTau;
+  }
+
+  /** Seals the current segment (fsync) and starts the next one. */
+  async #rotate(): Promise<void> {
+    await this.#syncCurrent();
+    const previous = this.#segments[this.#segments.length - 1]!;
+    const file = this.#requireFile();
+    this.#file = undefined;
+    await file.close();
+    await this.#createSegment(previous.seq + 1, previous.durableLastTau);
+  }
+
+  #fail(error: unknown, group: Pending[]): void {
+    const failure =
+      this.#failure ??
+      new JournalError("fsync_failed", `write or fsync failed, journal stopped: ${String(error)}`, {
+        cause: error,
+      });
+    this.#failure = failure;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const pending of group) pending.reject(failure);
+    for (const pending of queued) pending.reject(failure);
+  }
+
+  #requireFile(): DiskFile {
+    const file = this.#file;
+    assert(file !== undefined, "no open segment");
+    return file;
+  }
+
+  // ---- segments -------------------------------------------------------------
+
+  async #createSegment(seq: number, lastTau: number): Promise<void> {
+    const path = join(this.#dir, segmentFileName(seq));
+    const file = await this.#disk.open(path, "create");
+    this.#file = file;
+    await file.write(
+      0,
+      encodeSegmentHeader({
+        formatVersion: segment_format_version,
+        journalId: this.#journalId,
+        segmentSeq: seq,
+      }),
+    );
+    await file.sync();
+    await this.#disk.syncDir(this.#dir);
+    this.#segments.push({ seq, path, durableBytes: segment_header_bytes, durableLastTau: lastTau });
+    this.#writeOffset = segment_header_bytes;
+  }
+
+  /** Index of the first segment holding a durable record with tau > `tau`. */
+  #firstSegmentAfter(tau: number): number | undefined {
+    let low = 0;
+    let high = this.#segments.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#segments[middle]!.durableLastTau > tau) high = middle;
+      else low = middle + 1;
+    }
+    return low < this.#segments.length ? low : undefined;
+  }
+
+  async #openForRead(path: string): Promise<DiskFile> {
+    try {
+      return await this.#disk.open(path, "read");
+    } catch (error) {
+      throw new JournalError("io_failed", `cannot read ${path}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  // ---- replay -------------------------------------------------------------
+
+  async #replay(): Promise<void> {
+    await this.#disk.mkdir(this.#dir);
+    const seqs = (await this.#disk.list(this.#dir))
+      .map(parseSegmentFileName)
+      .filter((seq): seq is number => seq !== undefined)
+      .sort((a, b) => a - b);
+    for (let i = 1; i < seqs.length; i++) {
+      if (seqs[i] !== seqs[i - 1]! + 1) {
+        throw new JournalError(
+          "corrupt",
+          `${this.#dir}: segment ${seqs[i - 1]! + 1} is missing (found ${seqs[i - 1]} then ${seqs[i]})`,
+        );
+      }
+    }
+    this.#recovery.segments = seqs.length;
+    for (let i = 0; i < seqs.length; i++) {
+      await this.#replaySegment(seqs[i]!, i === seqs.length - 1);
+    }
+    this.#recovery.lastTau = this.#last;
+    this.#durableTau = this.#last;
+    if (seqs.length === 0) {
+      // A new journal: make the directory's own entry durable too.
+      await this.#disk.syncDir(dirname(this.#dir));
+      await this.#createSegment(1, 0);
+    }
+  }
+
+  async #replaySegment(seq: number, isLast: boolean): Promise<void> {
+    const path = join(this.#dir, segmentFileName(seq));
+    const file = await this.#disk.open(path, isLast ? "readwrite" : "read");
+    let keep = false;
+    try {
+      const size = await file.size();
+      const header = decodeSegmentHeader(await file.read(0, segment_header_bytes));
+      if (typeof header === "string") {
+        // The header is fsynced before any record is written, so only a last
+        // segment no longer than a header can hold a torn one: its creation was
+        // cut short and nothing in it was ever acknowledged.
+        if (!isLast || size > segment_header_bytes) {
+          throw new JournalError("corrupt", `${path}: ${header}`);
+        }
+        await file.truncate(0);
+        await file.write(
+          0,
+          encodeSegmentHeader({
+            formatVersion: segment_format_version,
+            journalId: this.#journalId,
+            segmentSeq: seq,
+          }),
+        );
+        await file.sync();
+        this.#recovery.truncatedBytes += size;
+        this.#adoptLast(seq, path, file, segment_header_bytes);
+        keep = true;
+        return;
+      }
+      if (header.segmentSeq !== seq) {
+        throw new JournalError("corrupt", `${path}: header says segment ${header.segmentSeq}`);
+      }
+      if (header.journalId !== this.#journalId) {
+        throw new JournalError(
+          "corrupt",
+          `${path}: belongs to journal ${header.journalId}, not ${this.#journalId}`,
+        );
+      }
+      const validEnd = await this.#replayRecords(file, path, size, isLast);
+      if (validEnd < size) {
+        assert(isLast, "cutting a segment that is not the last");
+        await file.truncate(validEnd);
+        await file.sync();
+        this.#recovery.truncatedBytes += size - validEnd;
+      }
+      if (isLast) {
+        this.#adoptLast(seq, path, file, validEnd);
+        keep = true;
+      } else {
+        this.#segments.push({ seq, path, durableBytes: validEnd, durableLastTau: this.#last });
+      }
+    } finally {
+      if (!keep) await file.close();
+    }
+  }
+
+  /** Scans a segment's records; returns where the valid data ends. */
+  async #replayRecords(
+    file: DiskFile,
+    path: string,
+    size: number,
+    isLast: boolean,
+  ): Promise<number> {
+    const scanner = new RecordScanner(file, segment_header_bytes, size);
+    while (true) {
+      const step = await scanner.next();
+      if (step.kind === "end") return size;
+      let problem: string | undefined;
+      if (step.kind === "bad") problem = step.reason;
+      else if (step.record.tauCommit <= this.#last) {
+        problem = `tau_commit ${step.record.tauCommit} not above ${this.#last}`;
+      }
+      if (problem !== undefined) {
+        if (!isLast)
+          throw new JournalError("corrupt", `${path} at byte ${step.offset}: ${problem}`);
+        return step.offset;
+      }
+      assert(step.kind === "record", "scanner step");
+      this.#last = step.record.tauCommit;
+      this.#recovery.entries++;
+    }
+  }
+
+  #adoptLast(seq: number, path: string, file: DiskFile, size: number): void {
+    this.#segments.push({ seq, path, durableBytes: size, durableLastTau: this.#last });
+    this.#file = file;
+    this.#writeOffset = size;
+    this.#writeLastTau = this.#last;
+  }
+}
+
+function validateOptions(options: JournalOptions): void {
+  const fail = (message: string): never => {
+    throw new JournalError("invalid_argument", message);
+  };
+  if (typeof options.dir !== "string" || options.dir.length === 0)
+    fail("dir must be a non-empty path");
+  const journalId = options.journalId ?? 0;
+  if (!Number.isInteger(journalId) || journalId < 0 || journalId > journal_id_max) {
+    fail(`journalId must be a u32, got ${journalId}`);
+  }
+  const segmentBytesMax = options.segmentBytesMax ?? journal_segment_bytes_default;
+  if (!Number.isSafeInteger(segmentBytesMax) || segmentBytesMax < journal_segment_bytes_min) {
+    fail(
+      `segmentBytesMax must be an integer >= ${journal_segment_bytes_min}, got ${segmentBytesMax}`,
+    );
+  }
+  const batchBytesMax = options.batchBytesMax ?? journal_batch_bytes_default;
+  if (!Number.isSafeInteger(batchBytesMax) || batchBytesMax < journal_batch_bytes_min) {
+    fail(`batchBytesMax must be an integer >= ${journal_batch_bytes_min}, got ${batchBytesMax}`);
+  }
+}
+
+/** Why `entry` cannot be appended, or undefined if it can. */
+function checkAppend(entry: JournalAppend): string | undefined {
+  if (!(entry.txnId instanceof Uint8Array) || entry.txnId.length !== txn_id_bytes) {
+    return `txnId must be ${txn_id_bytes} bytes`;
+  }
+  if (!Number.isSafeInteger(entry.tauStart) || entry.tauStart < 0) {
+    return `tauStart must be a non-negative integer, got ${entry.tauStart}`;
+  }
+  if (!(entry.body instanceof Uint8Array)) return "body must be a Uint8Array";
+  if (entry.body.length > record_body_bytes_max) {
+    return `body of ${entry.body.length} bytes exceeds record_body_bytes_max (${record_body_bytes_max})`;
+  }
+  return undefined;
+}
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`journal assertion failed: ${message}`);
+}
