@@ -1,0 +1,208 @@
+/*
+ * commit.c - the commit path: at PRE_COMMIT, send the write set to the
+ * sidecar and map its verdict to what the client sees.
+ *
+ * Only regular backends with a non-empty write set take part; read-only
+ * transactions never contact the sidecar. A "committed" verdict is final:
+ * the journal holds the commit durably, so a local failure after it is
+ * logged loudly and left for replay to converge, never reported as a
+ * failure the journal contradicts. Verdicts and failures map to SQLSTATEs
+ * as in DESIGN.md section 7:
+ *   committed      -> the local commit proceeds
+ *   conflict       -> 40001 (OC000)      schema conflict -> 40001 (OC001)
+ *   limit          -> 54000              not delivered   -> 08006
+ *   sent, no verdict (timeout, lost connection, ERROR frame, cancel) -> 40003
+ */
+#include "ordo.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+#include "utils/snapmgr.h"
+#include "wire.h"
+
+typedef enum CommitPhase {
+  PHASE_IDLE,       /* nothing registered for this transaction */
+  PHASE_REGISTERED, /* visibility entry in place, request not yet sent */
+  PHASE_COMMITTED   /* the journal holds it */
+} CommitPhase;
+
+static CommitPhase phase = PHASE_IDLE;
+static TransactionId phase_xid = InvalidTransactionId;
+static uint64 phase_txn_sysid = 0;
+static uint64 phase_txn_fxid = 0;
+static int64 phase_tau_commit = 0;
+static int64 last_tau_commit = 0;
+
+int64 commit_last_tau(void) { return last_tau_commit; }
+
+static void encode_txn_id(uint8 out[WIRE_TXN_ID_BYTES], uint64 sysid, uint64 fxid) {
+  int i;
+  for (i = 0; i < 8; i++) {
+    out[i] = (uint8)(sysid >> (8 * i));
+    out[8 + i] = (uint8)(fxid >> (8 * i));
+  }
+}
+
+/*
+ * The transaction's start, on the Unix-epoch clock the sidecar uses. The
+ * snapshot is taken after it, so a commit the sidecar stamps after our
+ * snapshot (from any QP that shares this host's clock) gets a tau_commit
+ * at or above it, and tau_start below it makes that commit conflict.
+ */
+static int64 transaction_start_us(void) {
+  TimestampTz start = GetCurrentTransactionStartTimestamp();
+  return (int64)start +
+         (int64)(POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+}
+
+static void forget_registration(void) {
+  if (phase != PHASE_IDLE) visibility_remove(phase_xid);
+  phase = PHASE_IDLE;
+  phase_xid = InvalidTransactionId;
+}
+
+static void report_verdict(const OrdoReply *reply) {
+  bool has_detail = reply->detail[0] != '\0';
+  switch (reply->verdict) {
+    case WIRE_VERDICT_CONFLICT:
+      ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+                      errmsg("ordo: change conflicts with another transaction, please retry (OC000)"),
+                      has_detail ? errdetail("%s", reply->detail) : 0));
+      break;
+    case WIRE_VERDICT_LIMIT:
+      ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                      errmsg("ordo: transaction exceeds a limit of the commit service"),
+                      has_detail ? errdetail("%s", reply->detail) : 0));
+      break;
+    case WIRE_VERDICT_SCHEMA_CONFLICT:
+      ereport(ERROR,
+              (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+               errmsg("ordo: schema has been updated by another transaction, please retry (OC001)"),
+               has_detail ? errdetail("%s", reply->detail) : 0));
+      break;
+    default:
+      ereport(ERROR, (errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+                      errmsg("ordo: commit outcome unknown"),
+                      errdetail("The commit service answered with verdict %u; the transaction may "
+                                "or may not have committed.",
+                                (unsigned)reply->verdict)));
+  }
+}
+
+static void commit_pre_commit(void) {
+  OrdoWriteSetStats stats = capture_stats();
+  FullTransactionId fxid;
+  Snapshot snapshot;
+  uint8 txn_id[WIRE_TXN_ID_BYTES];
+  int64 tau_start;
+  uint64 request_id;
+  wire_buf *frame;
+  OrdoReply reply;
+  OrdoSendOutcome outcome;
+
+  if (stats.writes == 0) return;
+  Assert(phase == PHASE_IDLE);
+  limits_check_age();
+
+  fxid = GetTopFullTransactionId(); /* a transaction that wrote or locked rows has one */
+  if (!FirstSnapshotSet) elog(WARNING, "ordo: a writing transaction without a snapshot");
+  snapshot = GetTransactionSnapshot();
+  phase_txn_sysid = GetSystemIdentifier();
+  phase_txn_fxid = U64FromFullTransactionId(fxid);
+  encode_txn_id(txn_id, phase_txn_sysid, phase_txn_fxid);
+
+  tau_start = visibility_begin(XidFromFullTransactionId(fxid), snapshot, transaction_start_us());
+  phase = PHASE_REGISTERED;
+  phase_xid = XidFromFullTransactionId(fxid);
+
+  frame = capture_request_buffer();
+  request_id = transport_next_request_id();
+  wire_commit_request_finish(frame, request_id, txn_id, tau_start, stats.writes);
+  Assert(!frame->failed && frame->len >= WIRE_COMMIT_REQUEST_PREFIX_BYTES);
+  capture_log_write_set(DEBUG1);
+  elog(DEBUG1, "ordo: sending transaction " UINT64_FORMAT ":" UINT64_FORMAT
+               " (request " UINT64_FORMAT ", tau_start " INT64_FORMAT ", %zu bytes)",
+       phase_txn_sysid, phase_txn_fxid, request_id, tau_start, frame->len);
+
+  outcome = transport_commit(frame->data, frame->len, request_id, &reply);
+  if (outcome == ORDO_NOT_DELIVERED) {
+    forget_registration();
+    transport_disconnect();
+    ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                    errmsg("ordo: commit service unavailable"),
+                    errdetail("Nothing was committed. %s", reply.problem ? reply.problem : "")));
+  }
+  if (outcome == ORDO_OUTCOME_UNKNOWN) {
+    forget_registration();
+    transport_disconnect();
+    ereport(ERROR,
+            (errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+             errmsg("ordo: commit outcome unknown"),
+             errdetail("The transaction may or may not have committed. %s",
+                       reply.problem ? reply.problem : "")));
+  }
+  if (reply.verdict != WIRE_VERDICT_COMMITTED) {
+    forget_registration();
+    report_verdict(&reply);
+  }
+  if (reply.tau_commit <= tau_start)
+    elog(WARNING, "ordo: tau_commit " INT64_FORMAT " is not after tau_start " INT64_FORMAT,
+         reply.tau_commit, tau_start);
+  visibility_mark_committed(phase_xid, reply.tau_commit);
+  phase = PHASE_COMMITTED;
+  phase_tau_commit = reply.tau_commit;
+  last_tau_commit = reply.tau_commit;
+  elog(DEBUG1, "ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT " committed at tau " INT64_FORMAT,
+       phase_txn_sysid, phase_txn_fxid, reply.tau_commit);
+}
+
+static void commit_on_abort(void) {
+  if (phase == PHASE_COMMITTED)
+    ereport(WARNING,
+            (errmsg("ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT
+                    " committed in the journal at tau " INT64_FORMAT " but its local commit failed",
+                    phase_txn_sysid, phase_txn_fxid, phase_tau_commit),
+             errdetail("The journal is the system of record; replay brings this server up to "
+                       "date.")));
+  else if (phase == PHASE_REGISTERED)
+    transport_disconnect(); /* interrupted mid-exchange: the connection's state is unknown */
+  forget_registration();
+}
+
+static void commit_xact_callback(XactEvent event, void *arg) {
+  if (MyBackendType != B_BACKEND) {
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+      capture_forget();
+    return;
+  }
+  switch (event) {
+    case XACT_EVENT_PRE_COMMIT:
+      commit_pre_commit();
+      break;
+    case XACT_EVENT_PRE_PREPARE:
+      if (capture_stats().writes > 0)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("ordo: PREPARE TRANSACTION is not supported for transactions that "
+                               "write captured tables")));
+      break;
+    case XACT_EVENT_COMMIT:
+      phase = PHASE_IDLE; /* the entry stays COMMITTED until pruned */
+      phase_xid = InvalidTransactionId;
+      capture_forget();
+      break;
+    case XACT_EVENT_ABORT:
+      commit_on_abort();
+      capture_forget();
+      break;
+    case XACT_EVENT_PREPARE:
+      capture_forget();
+      break;
+    default:
+      break;
+  }
+}
+
+void commit_init(void) { RegisterXactCallback(commit_xact_callback, NULL); }

@@ -1,0 +1,85 @@
+/*
+ * ordo.h - declarations shared by the files of the ordo extension.
+ *
+ * Each file owns one concern (capture, commit, transport, visibility, guard,
+ * limits) and exposes an xxx_init() that _PG_init calls, plus the few
+ * functions the others need. GUC variables live in ordo.c.
+ */
+#ifndef ORDO_H
+#define ORDO_H
+
+#include "postgres.h"
+
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
+
+#define ORDO_VERSION_TEXT "0.1"
+#define ORDO_TRIGGER_NAME "zzz_ordo_capture"
+
+/* GUCs (ordo.c). */
+extern char *ordo_sidecar_socket;
+extern int ordo_max_write_rows;
+extern int ordo_max_write_bytes;
+extern int ordo_max_transaction_age_s;
+extern int ordo_commit_timeout_ms;
+extern int ordo_connect_timeout_ms;
+extern int ordo_visibility_slots;
+
+/* capture.c: the write set of the current transaction. */
+typedef struct OrdoWriteSetStats {
+  uint32 writes; /* all kinds */
+  uint32 rows;   /* kinds 1-4, what ordo.max_write_rows limits */
+  uint64 bytes;  /* keys + images, what ordo.max_write_bytes limits */
+} OrdoWriteSetStats;
+
+extern void capture_init(void);
+extern OrdoWriteSetStats capture_stats(void);
+/* The write set encoded as a COMMIT_REQUEST whose front is not yet filled (wire.h). */
+extern struct wire_buf *capture_request_buffer(void);
+extern void capture_forget(void); /* at transaction end */
+extern void capture_log_write_set(int elevel);
+
+/* commit.c */
+extern void commit_init(void);
+extern int64 commit_last_tau(void);
+
+/* transport.c */
+typedef enum OrdoSendOutcome {
+  ORDO_REPLY_RECEIVED,  /* reply holds a COMMIT_REPLY for our request */
+  ORDO_NOT_DELIVERED,   /* nothing can have reached the sidecar */
+  ORDO_OUTCOME_UNKNOWN, /* sent; no verdict (timeout, lost connection, ERROR frame, cancel) */
+} OrdoSendOutcome;
+
+typedef struct OrdoReply {
+  uint8 verdict;
+  int64 tau_commit;
+  char *detail;  /* palloc'd, never NULL */
+  char *problem; /* why there is no reply, for errdetail; palloc'd or NULL */
+} OrdoReply;
+
+extern void transport_init(void);
+extern uint64 transport_next_request_id(void);
+extern OrdoSendOutcome transport_commit(const uint8 *frame, size_t frame_len, uint64 request_id,
+                                        OrdoReply *reply);
+extern void transport_disconnect(void);
+
+/* visibility.c */
+extern void visibility_init(void);
+extern int64 visibility_now_us(void);
+/* snapshot_bound_us: a clock reading taken before the transaction's snapshot. */
+extern int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_bound_us);
+extern void visibility_mark_committed(TransactionId xid, int64 tau_commit);
+extern void visibility_remove(TransactionId xid);
+
+/* guard.c */
+extern void guard_init(void);
+extern bool ordo_extension_installed(void);
+extern bool ordo_relation_is_captured(Relation rel);
+extern void guard_enforce_isolation(void);
+extern void guard_require_write_isolation(void);
+
+/* limits.c */
+extern void limits_check_write_set(const OrdoWriteSetStats *stats, size_t payload_bytes);
+extern void limits_check_age(void);
+
+#endif /* ORDO_H */

@@ -1,0 +1,189 @@
+/*
+ * visibility.c - choosing tau_start so that the adjudicator never misses a
+ * commit the transaction did not see.
+ *
+ * Shared memory holds a dense table of recent ordo commits of this QP:
+ * {xid, INFLIGHT | COMMITTED, tau}. At PRE_COMMIT a transaction takes
+ *   S = min(now_us - 1, transaction start - 1,
+ *           over entries not visible in its snapshot:
+ *             COMMITTED -> tau_commit - 1, INFLIGHT -> that entry's tau_start)
+ * and registers itself INFLIGHT with tau = S under the same lock. Every ordo
+ * commit with tau_commit <= S is then visible in the snapshot (argument in
+ * docs/extension.md), so "conflict iff a key was written after tau_start" is
+ * first-committer-wins for exactly what the transaction saw.
+ *
+ * Entries whose xid precedes every backend's xmin and that committed locally
+ * are visible to every current and future snapshot and are pruned.
+ */
+#include "ordo.h"
+
+#include <sys/time.h>
+
+#include "access/transam.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/shmem.h"
+#include "utils/snapmgr.h"
+
+#define visibility_prune_every_inserts 64
+#define visibility_tranche_name "ordo_visibility"
+
+typedef enum VisibilityState { VIS_INFLIGHT = 1, VIS_COMMITTED = 2 } VisibilityState;
+
+typedef struct VisibilityEntry {
+  TransactionId xid;
+  uint32 state;
+  int64 tau; /* INFLIGHT: its tau_start; COMMITTED: its tau_commit */
+} VisibilityEntry;
+
+typedef struct VisibilityRing {
+  LWLock *lock;
+  uint32 slots;
+  uint32 used; /* entries[0 .. used) are live; removal swaps the last one in */
+  uint64 inserts;
+  VisibilityEntry entries[FLEXIBLE_ARRAY_MEMBER];
+} VisibilityRing;
+
+static VisibilityRing *ring = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size visibility_shmem_size(void) {
+  return add_size(offsetof(VisibilityRing, entries),
+                  mul_size(sizeof(VisibilityEntry), (Size)ordo_visibility_slots));
+}
+
+static void visibility_shmem_request(void) {
+  if (prev_shmem_request_hook) prev_shmem_request_hook();
+  RequestAddinShmemSpace(visibility_shmem_size());
+  RequestNamedLWLockTranche(visibility_tranche_name, 1);
+}
+
+static void visibility_shmem_startup(void) {
+  bool found;
+  if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+  ring = ShmemInitStruct("ordo visibility ring", visibility_shmem_size(), &found);
+  if (!found) {
+    ring->lock = &(GetNamedLWLockTranche(visibility_tranche_name))->lock;
+    ring->slots = (uint32)ordo_visibility_slots;
+    ring->used = 0;
+    ring->inserts = 0;
+  }
+  LWLockRelease(AddinShmemInitLock);
+}
+
+void visibility_init(void) {
+  prev_shmem_request_hook = shmem_request_hook;
+  shmem_request_hook = visibility_shmem_request;
+  prev_shmem_startup_hook = shmem_startup_hook;
+  shmem_startup_hook = visibility_shmem_startup;
+}
+
+int64 visibility_now_us(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64)tv.tv_sec * INT64CONST(1000000) + (int64)tv.tv_usec;
+}
+
+static int find_entry(TransactionId xid) {
+  uint32 i;
+  for (i = 0; i < ring->used; i++)
+    if (TransactionIdEquals(ring->entries[i].xid, xid)) return (int)i;
+  return -1;
+}
+
+static void remove_at(uint32 i) {
+  Assert(i < ring->used);
+  ring->used--;
+  if (i != ring->used) ring->entries[i] = ring->entries[ring->used];
+}
+
+/* Caller holds the lock exclusively. horizon: no running or future snapshot has an older xmin. */
+static void prune(TransactionId horizon) {
+  uint32 i = 0;
+  while (i < ring->used) {
+    VisibilityEntry *e = &ring->entries[i];
+    if (e->state == VIS_COMMITTED && TransactionIdPrecedes(e->xid, horizon) &&
+        TransactionIdDidCommit(e->xid))
+      remove_at(i);
+    else
+      i++;
+  }
+}
+
+static bool visible_in(TransactionId xid, Snapshot snapshot) {
+  if (XidInMVCCSnapshot(xid, snapshot)) return false; /* running or future at snapshot time */
+  return TransactionIdDidCommit(xid);
+}
+
+int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_bound_us) {
+  int64 now_us;
+  int64 start;
+  uint32 i;
+  TransactionId horizon = InvalidTransactionId;
+  bool want_prune;
+
+  Assert(ring != NULL && TransactionIdIsNormal(xid) && IsMVCCSnapshot(snapshot));
+  /* Read without the lock: a stale guess only moves pruning by one commit. */
+  want_prune = ring->used * 2 > ring->slots || ring->inserts % visibility_prune_every_inserts == 0;
+  if (want_prune) horizon = GetOldestNonRemovableTransactionId(NULL);
+
+  LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+  if (TransactionIdIsValid(horizon)) prune(horizon);
+  if (ring->used >= ring->slots) {
+    LWLockRelease(ring->lock);
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("ordo: transaction exceeds the visibility limit: all %u slots of "
+                           "ordo.visibility_slots are in use",
+                           (unsigned)ordo_visibility_slots),
+                    errdetail("Nothing was committed."),
+                    errhint("Raise ordo.visibility_slots or end long-running transactions.")));
+  }
+  now_us = visibility_now_us();
+  start = Min(now_us, snapshot_bound_us) - 1;
+  for (i = 0; i < ring->used; i++) {
+    VisibilityEntry *e = &ring->entries[i];
+    int64 bound;
+    if (TransactionIdEquals(e->xid, xid) || visible_in(e->xid, snapshot)) continue;
+    bound = e->state == VIS_COMMITTED ? e->tau - 1 : e->tau;
+    if (bound < start) start = bound;
+  }
+  Assert(find_entry(xid) < 0);
+  ring->entries[ring->used].xid = xid;
+  ring->entries[ring->used].state = VIS_INFLIGHT;
+  ring->entries[ring->used].tau = start;
+  ring->used++;
+  ring->inserts++;
+  i = ring->used;
+  LWLockRelease(ring->lock);
+  elog(DEBUG2, "ordo: tau_start " INT64_FORMAT " (now " INT64_FORMAT "), %u visibility entries",
+       start, now_us, i);
+
+  Assert(start < now_us);
+  return start;
+}
+
+void visibility_mark_committed(TransactionId xid, int64 tau_commit) {
+  int i;
+  LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+  i = find_entry(xid);
+  if (i >= 0) {
+    Assert(ring->entries[i].state == VIS_INFLIGHT && tau_commit > ring->entries[i].tau);
+    ring->entries[i].state = VIS_COMMITTED;
+    ring->entries[i].tau = tau_commit;
+  }
+  LWLockRelease(ring->lock);
+  if (i < 0) elog(WARNING, "ordo: visibility entry of transaction %u is missing", xid);
+}
+
+void visibility_remove(TransactionId xid) {
+  int i;
+  if (ring == NULL) return;
+  LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+  i = find_entry(xid);
+  if (i >= 0) remove_at((uint32)i);
+  LWLockRelease(ring->lock);
+}
