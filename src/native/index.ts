@@ -13,13 +13,31 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { FrameErrorCode, ScanResult, ScannedFrame } from "../protocol/frame";
+import {
+  checkCrossbarOptions,
+  checkTau,
+  crossbar_batch_magic,
+  crossbar_config_magic,
+  crossbar_entry_header_bytes,
+  crossbar_record_header_bytes,
+  encodeConfig,
+  type ReleaseSummary,
+  type SubscriberConfig,
+  type SubscriberState,
+} from "../crossbar/format";
 
 /** Stable codes of errors raised at the native boundary. */
 export type OrdoNativeErrorCode =
   | "invalid_argument"
   | "out_of_range"
   | "unavailable"
-  | "internal";
+  | "internal"
+  /** Crossbar (NativeCrossbar below): a rejected batch or configuration. */
+  | "malformed"
+  /** Crossbar: a tau not above its journal's last tau and watermark. */
+  | "out_of_order"
+  /** Crossbar: a call after close(). */
+  | "closed";
 
 /** The one error class of the native boundary; the addon throws it too. */
 export class OrdoNativeError extends Error {
@@ -216,4 +234,138 @@ export function nativeBindingUnchecked(): NativeBinding {
 
 function assertNative(condition: boolean, what: string): asserts condition {
   if (!condition) throw new OrdoNativeError(`native scan invariant broken: ${what}`, "internal");
+}
+
+// ---------------------------------------------------------------------------
+// Crossbar: merge and route (native/crossbar.{h,cc}); the public door is
+// src/crossbar/, whose TypeScript twin is JsMergeEngine in src/crossbar/merge.ts.
+
+/** The crossbar half of the addon's exports (native/addon.cc). Unchecked: use NativeCrossbar. */
+export interface NativeBinding {
+  crossbarOpen(journals: number, config: Uint8Array): unknown;
+  crossbarPushBatch(handle: unknown, journal: number, batch: Uint8Array, watermark: number): void;
+  crossbarAdvanceWatermark(handle: unknown, journal: number, tau: number): void;
+  crossbarRelease(handle: unknown, maxRecords: number, summary: Float64Array): number;
+  crossbarDrainInto(handle: unknown, subscriber: number, out: Uint8Array): number;
+  crossbarSubscriberState(handle: unknown, subscriber: number, out: Float64Array): void;
+  crossbarResetSubscriber(handle: unknown, subscriber: number): void;
+  crossbarGlobalWatermark(handle: unknown): number;
+  crossbarClose(handle: unknown): void;
+  readonly crossbarBatchMagic: number;
+  readonly crossbarConfigMagic: number;
+  readonly crossbarEntryHeaderBytes: number;
+  readonly crossbarRecordHeaderBytes: number;
+  readonly crossbarSummaryWords: number;
+  readonly crossbarStateWords: number;
+}
+
+/** Layout of crossbarRelease's summary and crossbarSubscriberState's output. */
+const crossbar_summary_words = 6;
+const crossbar_state_words = 4;
+
+/**
+ * A native crossbar: records and subscriber buffers live in native memory.
+ * Validates every argument before the native call (which checks again), owns
+ * the handle (`close()`; the addon also frees it when the environment shuts
+ * down), and throws OrdoNativeError "closed" after close. Summaries are
+ * written into caller-owned objects, so the hot path makes no garbage.
+ */
+export class NativeCrossbar {
+  #handle: unknown;
+  #closed = false;
+  readonly #addon: NativeBinding;
+  readonly #summary = new Float64Array(crossbar_summary_words);
+  readonly #state = new Float64Array(crossbar_state_words);
+  readonly journals: number;
+  readonly subscribers: number;
+
+  constructor(journals: number, subscribers: readonly SubscriberConfig[]) {
+    checkCrossbarOptions(journals, subscribers);
+    const addon = requireBinding();
+    if (
+      addon.crossbarBatchMagic !== crossbar_batch_magic ||
+      addon.crossbarConfigMagic !== crossbar_config_magic ||
+      addon.crossbarEntryHeaderBytes !== crossbar_entry_header_bytes ||
+      addon.crossbarRecordHeaderBytes !== crossbar_record_header_bytes ||
+      addon.crossbarSummaryWords !== crossbar_summary_words ||
+      addon.crossbarStateWords !== crossbar_state_words
+    ) {
+      throw new OrdoNativeError("ordo native addon is stale: its crossbar constants differ", "unavailable");
+    }
+    this.#addon = addon;
+    this.journals = journals;
+    this.subscribers = subscribers.length;
+    this.#handle = addon.crossbarOpen(journals, encodeConfig(subscribers));
+  }
+
+  #open(): unknown {
+    if (this.#closed) throw new OrdoNativeError("crossbar is closed", "closed");
+    return this.#handle;
+  }
+
+  pushBatch(journal: number, batch: Uint8Array, watermark: number): void {
+    const handle = this.#open();
+    checkInteger(journal, "journal", 0, this.journals - 1);
+    checkBytes(batch, "batch");
+    checkTau(watermark, "watermark");
+    this.#addon.crossbarPushBatch(handle, journal, batch, watermark);
+  }
+
+  advanceWatermark(journal: number, tau: number): void {
+    const handle = this.#open();
+    checkInteger(journal, "journal", 0, this.journals - 1);
+    checkTau(tau, "tau");
+    this.#addon.crossbarAdvanceWatermark(handle, journal, tau);
+  }
+
+  release(maxRecords: number, into: ReleaseSummary): ReleaseSummary {
+    const handle = this.#open();
+    checkInteger(maxRecords, "maxRecords", 0, Number.MAX_SAFE_INTEGER);
+    const s = this.#summary;
+    this.#addon.crossbarRelease(handle, maxRecords, s);
+    into.released = s[0];
+    into.lastTau = s[1];
+    into.lastJournal = s[2];
+    into.globalWatermark = s[3];
+    into.newlyOverflowed = s[4];
+    into.pendingRecords = s[5];
+    return into;
+  }
+
+  drainInto(subscriber: number, out: Uint8Array): number {
+    const handle = this.#open();
+    checkInteger(subscriber, "subscriber", 0, this.subscribers - 1);
+    checkBytes(out, "out");
+    return this.#addon.crossbarDrainInto(handle, subscriber, out);
+  }
+
+  subscriberState(subscriber: number, into: SubscriberState): SubscriberState {
+    const handle = this.#open();
+    checkInteger(subscriber, "subscriber", 0, this.subscribers - 1);
+    const s = this.#state;
+    this.#addon.crossbarSubscriberState(handle, subscriber, s);
+    into.overflowed = s[0] === 1;
+    into.overflowTau = s[1];
+    into.overflowJournal = s[2];
+    into.bufferedBytes = s[3];
+    return into;
+  }
+
+  resetSubscriber(subscriber: number): void {
+    const handle = this.#open();
+    checkInteger(subscriber, "subscriber", 0, this.subscribers - 1);
+    this.#addon.crossbarResetSubscriber(handle, subscriber);
+  }
+
+  get globalWatermark(): number {
+    return this.#addon.crossbarGlobalWatermark(this.#open());
+  }
+
+  /** Frees the native crossbar; later calls throw "closed". Closing twice is fine. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#addon.crossbarClose(this.#handle);
+    this.#handle = null;
+  }
 }

@@ -1,0 +1,200 @@
+/**
+ * Benchmark of the crossbar's merge and route (src/crossbar), native engine and
+ * TypeScript twin side by side in one process: records per second through
+ * push + release + drain, p50/p99 time per release call, and V8 garbage
+ * collections (count and pause time) seen during each run.
+ *
+ * Shape: k journals (1, 4, 16, 40, 64) each push batches of records with one
+ * write (8-byte key, 16-byte payload); taus are equal across journals, so ties
+ * are broken by journal id all the time; each journal's watermark follows its
+ * batches. Four subscribers own the four quarters of the key space and drain
+ * into reused buffers after every release. Batches are encoded before timing.
+ *
+ * Run: node dist/bench/crossbar.js [records_per_run]
+ */
+import { PerformanceObserver, performance } from "node:perf_hooks";
+import {
+  CrossbarMerge,
+  encodeBatch,
+  type CrossbarRecord,
+  type EngineKind,
+  type SubscriberConfig,
+} from "../src/crossbar";
+import { nativeAvailable } from "../src/native";
+
+const journal_counts = [1, 4, 16, 40, 64];
+const records_per_run_default = 2_000_000;
+const batch_records = 1024;
+const key_bytes = 8;
+const payload_bytes = 16;
+const subscriber_buffer_bytes = 64 * 1024 * 1024;
+const warmup_records = 200_000;
+const gc_flush_ms = 50;
+
+let gcCount = 0;
+let gcPauseMs = 0;
+const observer = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcCount++;
+    gcPauseMs += entry.duration;
+  }
+});
+observer.observe({ entryTypes: ["gc"] });
+
+/** xorshift32: deterministic keys without touching Math.random. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+const subscribers: SubscriberConfig[] = [0x00, 0x40, 0x80, 0xc0].map((lo) => ({
+  ranges: [[Uint8Array.of(lo), lo === 0xc0 ? new Uint8Array(0) : Uint8Array.of(lo + 0x40)]],
+  bufferBytesMax: subscriber_buffer_bytes,
+}));
+
+interface Workload {
+  journals: number;
+  /** batches[round][journal] */
+  batches: Uint8Array[][];
+  watermarks: number[];
+  records: number;
+}
+
+function workload(journals: number, records: number): Workload {
+  const rounds = Math.max(1, Math.round(records / (journals * batch_records)));
+  const next = rng(journals * 7919);
+  const batches: Uint8Array[][] = [];
+  const watermarks: number[] = [];
+  const payload = new Uint8Array(payload_bytes).fill(0xab);
+  for (let r = 0; r < rounds; r++) {
+    const round: Uint8Array[] = [];
+    for (let j = 0; j < journals; j++) {
+      const recs: CrossbarRecord[] = [];
+      for (let i = 0; i < batch_records; i++) {
+        const key = new Uint8Array(key_bytes);
+        for (let b = 0; b < key_bytes; b += 4) new DataView(key.buffer).setUint32(b, next());
+        recs.push({
+          tau: r * batch_records + i,
+          txn: r * batch_records + i,
+          writes: [{ key, payload }],
+        });
+      }
+      round.push(encodeBatch(recs));
+    }
+    batches.push(round);
+    watermarks.push((r + 1) * batch_records - 1);
+  }
+  return { journals, batches, watermarks, records: rounds * journals * batch_records };
+}
+
+interface RunResult {
+  recordsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  gcCount: number;
+  gcPauseMs: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+async function run(engine: EngineKind, w: Workload): Promise<RunResult> {
+  const merge = new CrossbarMerge({ journals: w.journals, subscribers, engine });
+  const outs = subscribers.map(() => new Uint8Array(subscriber_buffer_bytes));
+  const releaseMs = new Float64Array(w.batches.length);
+  await new Promise((resolve) => setTimeout(resolve, gc_flush_ms));
+  const gcCountBefore = gcCount;
+  const gcPauseBefore = gcPauseMs;
+  let released = 0;
+  const start = performance.now();
+  for (let r = 0; r < w.batches.length; r++) {
+    const round = w.batches[r];
+    for (let j = 0; j < w.journals; j++) merge.pushBatch(j, round[j], w.watermarks[r]);
+    const t0 = performance.now();
+    released += merge.release().released;
+    releaseMs[r] = performance.now() - t0;
+    for (let s = 0; s < subscribers.length; s++) merge.drainInto(s, outs[s]);
+  }
+  const elapsedMs = performance.now() - start;
+  await new Promise((resolve) => setTimeout(resolve, gc_flush_ms));
+  merge.close();
+  if (released !== w.records) throw new Error(`${engine}: released ${released} of ${w.records}`);
+  releaseMs.sort();
+  return {
+    recordsPerSecond: (released / elapsedMs) * 1000,
+    p50Ms: percentile(releaseMs, 0.5),
+    p99Ms: percentile(releaseMs, 0.99),
+    gcCount: gcCount - gcCountBefore,
+    gcPauseMs: gcPauseMs - gcPauseBefore,
+  };
+}
+
+function fmtRate(perSecond: number): string {
+  return `${(perSecond / 1e6).toFixed(2)} M/s`;
+}
+
+async function main(): Promise<void> {
+  const recordsPerRun = Number(process.argv[2] ?? records_per_run_default);
+  if (!Number.isInteger(recordsPerRun) || recordsPerRun <= 0)
+    throw new Error("records_per_run must be a positive integer");
+  const engines: EngineKind[] = nativeAvailable() ? ["native", "js"] : ["js"];
+  console.log(
+    `crossbar merge+route: ${recordsPerRun} records/run, batches of ${batch_records}, ` +
+      `${subscribers.length} subscribers over 4 key ranges, key ${key_bytes} B, payload ${payload_bytes} B`,
+  );
+  console.log(
+    "(records/s covers push + release + drain; p50/p99 are per release call, one call per round)",
+  );
+  const warm = workload(4, warmup_records);
+  for (const engine of engines) await run(engine, warm);
+  const header = [
+    "journals",
+    "engine",
+    "records/s",
+    "ratio",
+    "p50 release",
+    "p99 release",
+    "batch recs",
+    "GCs",
+    "GC pause",
+  ];
+  console.log(header.join("\t"));
+  for (const journals of journal_counts) {
+    const w = workload(journals, recordsPerRun);
+    const results = new Map<EngineKind, RunResult>();
+    for (const engine of engines) results.set(engine, await run(engine, w));
+    const twin = results.get("js");
+    for (const engine of engines) {
+      const r = results.get(engine) as RunResult;
+      const ratio = twin === undefined ? 1 : r.recordsPerSecond / twin.recordsPerSecond;
+      console.log(
+        [
+          journals,
+          engine,
+          fmtRate(r.recordsPerSecond),
+          `${ratio.toFixed(2)}x`,
+          `${r.p50Ms.toFixed(3)} ms`,
+          `${r.p99Ms.toFixed(3)} ms`,
+          journals * batch_records,
+          r.gcCount,
+          `${r.gcPauseMs.toFixed(1)} ms`,
+        ].join("\t"),
+      );
+    }
+  }
+  observer.disconnect();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
