@@ -1,0 +1,51 @@
+/**
+ * The protocol's public door (docs/protocol.md): framing, CRC32C and typed
+ * messages. Other components import from here, never from the files behind it.
+ */
+export {
+  frame_header_bytes,
+  frame_payload_bytes_max,
+  protocol_version,
+  MessageType,
+  scanFrames,
+  scanFramesJs,
+  encodeFrame,
+  encodeFrameInto,
+  FrameDecoder,
+} from "./frame";
+export type {
+  FrameErrorCode,
+  Engine,
+  ScannedFrame,
+  ScanResult,
+  DecodedFrame,
+  DecodeResult,
+  FrameDecoderOptions,
+} from "./frame";
+export { crc32c, crc32cJs } from "./crc32c";
+export {
+  WriteKind,
+  Verdict,
+  ErrorCode,
+  txn_id_bytes,
+  ProtocolError,
+  errorCodeFor,
+  isWrittenKind,
+  isRowKind,
+  encodeCommitBody,
+  decodeCommitBody,
+  encodePayload,
+  encodeMessage,
+  decodeMessage,
+} from "./messages";
+export type {
+  Write,
+  CommitBody,
+  CommitRequest,
+  CommitReply,
+  ErrorMessage,
+  Ping,
+  Pong,
+  Message,
+  ProtocolErrorCode,
+} from "./messages";

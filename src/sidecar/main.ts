@@ -1,0 +1,133 @@
+/**
+ * The sidecar process entry:
+ *
+ *   node dist/src/sidecar/main.js --data-dir DIR --socket PATH
+ *        [--max-frame-bytes N] [--max-connections N] [--socket-owner USER]
+ *
+ * Opens the journal in DIR/journal, rebuilds the adjudicator from its recent
+ * history, listens on PATH, then prints exactly one JSON line to stdout:
+ * `{"event":"ready","pid":...,"socket":"...","journal":{...}}`. Logs are JSON
+ * lines on stderr. SIGTERM or SIGINT stops accepting, lets in-flight appends
+ * finish, closes the journal, removes the socket and exits 0. A journal
+ * failure exits 1: recovery is a restart, which replays the journal.
+ */
+import fs from "node:fs";
+import { Command, InvalidArgumentError } from "commander";
+import { frame_payload_bytes_max } from "../protocol";
+import { JsonLineLogger } from "./log";
+import type { Logger } from "./log";
+import { connections_max_default } from "./server";
+import type { SocketOwner } from "./server";
+import { startSidecar } from "./start";
+import type { RunningSidecar } from "./start";
+
+const exit_fatal = 1;
+
+function parseCount(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed) || parsed <= 0) {
+    throw new InvalidArgumentError("must be a positive integer");
+  }
+  return parsed;
+}
+
+/** A user name from /etc/passwd, or a numeric uid[:gid]. */
+export function resolveSocketOwner(spec: string): SocketOwner {
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(spec);
+  if (numeric !== null) {
+    const uid = Number(numeric[1]);
+    return { uid, gid: numeric[2] === undefined ? uid : Number(numeric[2]) };
+  }
+  for (const line of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+    const fields = line.split(":");
+    if (fields[0] === spec && fields.length >= 4) {
+      return { uid: Number(fields[2]), gid: Number(fields[3]) };
+    }
+  }
+  throw new InvalidArgumentError(`no such user: ${spec}`);
+}
+
+interface CliOptions {
+  dataDir: string;
+  socket: string;
+  maxFrameBytes: number;
+  maxConnections: number;
+  socketOwner?: SocketOwner;
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name("ordo-sidecar")
+    .description("ordo's commit sidecar: adjudicates and journals commits sent over a Unix socket")
+    .requiredOption("--data-dir <dir>", "durable state (the journal lives in DIR/journal)")
+    .requiredOption("--socket <path>", "Unix socket to listen on (its directory must be 0700)")
+    .option(
+      "--max-frame-bytes <n>",
+      "largest frame payload accepted",
+      parseCount,
+      frame_payload_bytes_max,
+    )
+    .option(
+      "--max-connections <n>",
+      "connections served at once",
+      parseCount,
+      connections_max_default,
+    )
+    .option(
+      "--socket-owner <user>",
+      "chown the socket and its directory to this user",
+      resolveSocketOwner,
+    )
+    .parse(process.argv);
+  const cli = program.opts<CliOptions>();
+  const logger: Logger = new JsonLineLogger(
+    (line) => process.stderr.write(line),
+    () => new Date().toISOString(),
+  );
+
+  let running: RunningSidecar | null = null;
+  let stopping = false;
+  const onFatal = (error: unknown): void => {
+    logger.log("error", "fatal", { error });
+    process.exitCode = exit_fatal;
+    // Pending replies (ERROR unavailable) get one turn to leave, then the process ends.
+    setImmediate(() => process.exit(exit_fatal));
+  };
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.log("info", "stopping", { signal });
+    const current = running;
+    if (current === null) process.exit(0);
+    current.close().then(
+      () => {
+        logger.log("info", "stopped", { commits: current.sidecar.commitCount });
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.log("error", "stop_failed", { error });
+        process.exit(exit_fatal);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+
+  running = await startSidecar({
+    dataDir: cli.dataDir,
+    socketPath: cli.socket,
+    maxFrameBytes: cli.maxFrameBytes,
+    maxConnections: cli.maxConnections,
+    socketOwner: cli.socketOwner ?? null,
+    logger,
+    onFatal,
+  });
+  process.stdout.write(`${JSON.stringify(running.ready)}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: "error", event: "start_failed", error: { name: (error as Error).name, message: (error as Error).message, code: (error as { code?: unknown }).code } })}\n`,
+  );
+  process.exit(exit_fatal);
+});

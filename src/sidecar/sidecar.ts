@@ -1,0 +1,318 @@
+/**
+ * The sidecar's sans-I/O core: takes decoded messages and produces replies.
+ * A commit goes decode → limits → adjudicate → journal.append(body) →
+ * confirm → reply `committed` with tau_commit. The journal, clock and timers
+ * are injected, so the simulator can run this class unchanged.
+ *
+ * Invariant 1 (DESIGN §3): `committed` is only ever built from the value an
+ * `append` resolved with, and `append` resolves only after the fsync that
+ * covers the entry. A journal failure is fatal: every waiting request gets
+ * ERROR `unavailable` (its outcome is unknown to the client), new requests
+ * are refused, and `onFatal` tells the process to exit; recovery is restart
+ * and replay.
+ *
+ * A transaction id seen again (a resend) gets the outcome of its first
+ * submission instead of a conflict with itself, so a retried commit that is
+ * durable is never reported as failed (invariant 7).
+ */
+import type { Clock, TimerHandle, Timers } from "../clock";
+import type { Adjudicator, Ticket } from "../adjudicator";
+import { decodeCommitBody, encodeCommitBody, ErrorCode, MessageType, Verdict } from "../protocol";
+import type { CommitReply, CommitRequest, ErrorMessage, Ping, Pong } from "../protocol";
+import type { Logger } from "./log";
+
+/** Longest a transaction may run; older snapshots are no longer checked. */
+export const max_transaction_age_us = 300_000_000;
+/** Extra history kept past the longest transaction, for clock steps between hosts. */
+export const horizon_margin_us = 10_000_000;
+/** How often the history horizon moves forward. */
+export const horizon_interval_us = 1_000_000;
+
+/** What the sidecar needs of a journal (src/journal's `Journal` has it). */
+export interface CommitJournal {
+  /** Resolves with tau_commit only after the entry is durable. */
+  append(entry: { txnId: Uint8Array; tauStart: number; body: Uint8Array }): Promise<number>;
+}
+
+/** A journal entry read back at start. */
+export interface RecoveredEntry {
+  tauCommit: number;
+  txnId: Uint8Array;
+  tauStart: number;
+  body: Uint8Array;
+}
+
+export interface SidecarOptions {
+  journal: CommitJournal;
+  adjudicator: Adjudicator;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  /** Called once when the journal failed; the process should exit non-zero. */
+  onFatal: (error: unknown) => void;
+}
+
+export type SidecarState = "running" | "stopping" | "stopped" | "failed";
+
+type Outcome =
+  | { readonly kind: "committed"; readonly tauCommit: number }
+  | { readonly kind: "error"; readonly code: ErrorCode; readonly message: string };
+
+export class SidecarError extends Error {
+  readonly code: "invariant" | "corrupt_entry";
+
+  constructor(code: SidecarError["code"], message: string) {
+    super(message);
+    this.name = "SidecarError";
+    this.code = code;
+  }
+}
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new SidecarError("invariant", message);
+}
+
+/** The horizon for a given time: commits at or below it can no longer conflict with a live snapshot. */
+export function horizonAt(nowMicros: number): number {
+  return nowMicros - max_transaction_age_us - horizon_margin_us;
+}
+
+function txnKey(txnId: Uint8Array): string {
+  return Buffer.from(txnId.buffer, txnId.byteOffset, txnId.byteLength).toString("hex");
+}
+
+function isNonFatalJournalError(error: unknown): boolean {
+  // An argument the journal refused was never written: that request fails alone.
+  return (error as { code?: unknown } | null)?.code === "invalid_argument";
+}
+
+export class Sidecar {
+  readonly #journal: CommitJournal;
+  readonly #adjudicator: Adjudicator;
+  readonly #clock: Clock;
+  readonly #timers: Timers;
+  readonly #logger: Logger;
+  readonly #onFatal: (error: unknown) => void;
+  /** Durable commits within the horizon, by transaction id. */
+  readonly #committed = new Map<string, number>();
+  /** Commits on their way to the journal, by transaction id. */
+  readonly #pending = new Map<string, Promise<Outcome>>();
+  readonly #failed: Promise<Outcome>;
+  #resolveFailed: (outcome: Outcome) => void = () => undefined;
+  #state: SidecarState = "running";
+  #horizonTimer: TimerHandle | null = null;
+  #commits = 0;
+
+  constructor(options: SidecarOptions) {
+    this.#journal = options.journal;
+    this.#adjudicator = options.adjudicator;
+    this.#clock = options.clock;
+    this.#timers = options.timers;
+    this.#logger = options.logger;
+    this.#onFatal = options.onFatal;
+    this.#failed = new Promise<Outcome>((resolve) => {
+      this.#resolveFailed = resolve;
+    });
+  }
+
+  get state(): SidecarState {
+    return this.#state;
+  }
+
+  /** Commits appended but not yet settled. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Commits acknowledged since start. */
+  get commitCount(): number {
+    return this.#commits;
+  }
+
+  /** Replays durable entries newer than the adjudicator's horizon; returns how many. */
+  async recover(entries: AsyncIterable<RecoveredEntry>): Promise<number> {
+    assert(this.#pending.size === 0, "recover must run before any commit");
+    let count = 0;
+    for await (const entry of entries) {
+      let body;
+      try {
+        body = decodeCommitBody(entry.body);
+      } catch (error) {
+        throw new SidecarError(
+          "corrupt_entry",
+          `journal entry at tau ${entry.tauCommit} does not decode: ${(error as Error).message}`,
+        );
+      }
+      this.#adjudicator.registerCommitted(body.writes, entry.tauCommit);
+      this.#committed.set(txnKey(entry.txnId), entry.tauCommit);
+      count += 1;
+    }
+    return count;
+  }
+
+  /** Arms the timer that moves the history horizon forward. */
+  start(): void {
+    assert(this.#horizonTimer === null, "sidecar started twice");
+    this.advanceHorizon();
+    this.#armHorizon();
+  }
+
+  /** Forgets history older than the longest transaction (plus a margin). */
+  advanceHorizon(): void {
+    const horizon = horizonAt(this.#clock.nowMicros());
+    if (horizon <= this.#adjudicator.horizonTau) return;
+    this.#adjudicator.forgetBefore(horizon);
+    for (const [txn, tau] of this.#committed) {
+      if (tau > horizon) break;
+      this.#committed.delete(txn);
+    }
+  }
+
+  ping(message: Ping): Pong {
+    return { type: MessageType.Pong, nonce: message.nonce };
+  }
+
+  /** Decides one commit; resolves with the reply to send (never rejects). */
+  async commit(request: CommitRequest): Promise<CommitReply | ErrorMessage> {
+    if (this.#state !== "running") {
+      return this.#errorReply(
+        request,
+        ErrorCode.Unavailable,
+        `sidecar is ${this.#state}; nothing was committed`,
+      );
+    }
+    const txn = txnKey(request.txnId);
+    const durable = this.#committed.get(txn);
+    if (durable !== undefined) return this.#committedReply(request, durable);
+    const inFlight = this.#pending.get(txn);
+    if (inFlight !== undefined) return this.#reply(request, await inFlight);
+
+    const decision = this.#adjudicator.adjudicate(request);
+    if (!decision.approved) {
+      const verdict =
+        decision.verdict === "limit_exceeded" ? Verdict.LimitExceeded : Verdict.Conflict;
+      return {
+        type: MessageType.CommitReply,
+        requestId: request.requestId,
+        verdict,
+        tauCommit: 0,
+        detail: decision.detail,
+      };
+    }
+    const outcome = Promise.race([this.#append(request, decision.ticket), this.#failed]);
+    this.#pending.set(txn, outcome);
+    try {
+      return this.#reply(request, await outcome);
+    } finally {
+      this.#pending.delete(txn);
+    }
+  }
+
+  /** Refuses new commits and resolves once every pending commit has settled. */
+  async stop(): Promise<void> {
+    if (this.#state === "running") this.#state = "stopping";
+    this.#disarmHorizon();
+    await Promise.allSettled([...this.#pending.values()]);
+    if (this.#state === "stopping") this.#state = "stopped";
+  }
+
+  async #append(request: CommitRequest, ticket: Ticket): Promise<Outcome> {
+    let tauCommit: number;
+    try {
+      const body = encodeCommitBody(request);
+      tauCommit = await this.#journal.append({
+        txnId: request.txnId,
+        tauStart: request.tauStart,
+        body,
+      });
+    } catch (error) {
+      this.#adjudicator.abandon(ticket);
+      if (isNonFatalJournalError(error)) {
+        this.#logger.log("warn", "append_refused", { error });
+        return {
+          kind: "error",
+          code: ErrorCode.Internal,
+          message: `journal refused the commit: ${(error as Error).message}`,
+        };
+      }
+      this.#fail(error);
+      return {
+        kind: "error",
+        code: ErrorCode.Unavailable,
+        message: "journal failed; commit outcome unknown",
+      };
+    }
+    // The append resolved: the entry is durable. Only now may `committed` leave.
+    try {
+      assert(Number.isSafeInteger(tauCommit), `journal returned tau_commit ${tauCommit}`);
+      assert(
+        tauCommit > request.tauStart,
+        `tau_commit ${tauCommit} is not after tau_start ${request.tauStart}`,
+      );
+    } catch (error) {
+      // A broken invariant is a bug: stop like a failed journal; a restart replays the journal.
+      this.#fail(error);
+      return {
+        kind: "error",
+        code: ErrorCode.Unavailable,
+        message: "internal invariant failed; commit outcome unknown",
+      };
+    }
+    this.#adjudicator.confirm(ticket, tauCommit);
+    this.#committed.set(txnKey(request.txnId), tauCommit);
+    this.#commits += 1;
+    return { kind: "committed", tauCommit };
+  }
+
+  #fail(error: unknown): void {
+    if (this.#state === "failed") return;
+    this.#state = "failed";
+    this.#disarmHorizon();
+    this.#logger.log("error", "sidecar_failed", { error });
+    this.#resolveFailed({
+      kind: "error",
+      code: ErrorCode.Unavailable,
+      message: "journal failed; commit outcome unknown",
+    });
+    this.#onFatal(error);
+  }
+
+  #reply(request: CommitRequest, outcome: Outcome): CommitReply | ErrorMessage {
+    if (outcome.kind === "committed") return this.#committedReply(request, outcome.tauCommit);
+    return this.#errorReply(request, outcome.code, outcome.message);
+  }
+
+  #committedReply(request: CommitRequest, tauCommit: number): CommitReply {
+    assert(
+      this.#committed.get(txnKey(request.txnId)) === tauCommit,
+      "a committed reply needs a tau_commit that the journal made durable",
+    );
+    return {
+      type: MessageType.CommitReply,
+      requestId: request.requestId,
+      verdict: Verdict.Committed,
+      tauCommit,
+      detail: "",
+    };
+  }
+
+  #errorReply(request: CommitRequest, code: ErrorCode, message: string): ErrorMessage {
+    return { type: MessageType.Error, code, requestId: request.requestId, message };
+  }
+
+  #armHorizon(): void {
+    this.#horizonTimer = this.#timers.schedule(horizon_interval_us, () => {
+      this.#horizonTimer = null;
+      if (this.#state !== "running") return;
+      this.advanceHorizon();
+      this.#armHorizon();
+    });
+  }
+
+  #disarmHorizon(): void {
+    if (this.#horizonTimer !== null) {
+      this.#timers.cancel(this.#horizonTimer);
+      this.#horizonTimer = null;
+    }
+  }
+}
