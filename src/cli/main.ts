@@ -1,0 +1,107 @@
+/**
+ * The `ordo` command line: `up`, `down` and `status` for a local cluster.
+ * Output meant for programs is one JSON line on stdout; words for people go
+ * to stderr.
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { down, status, up, type ClusterStatus } from "../cluster";
+import { isRoot } from "../cluster/system";
+
+const default_dir_root = "/var/lib/ordo/local";
+const default_dir_user = ".ordo/cluster";
+const foreground_poll_ms = 1000;
+
+function defaultDir(): string {
+  return process.env.ORDO_DIR ?? (isRoot() ? default_dir_root : default_dir_user);
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+}
+
+function withoutPids(s: ClusterStatus): unknown {
+  return {
+    qps: s.qps.map(({ url, port }) => ({ url, port })),
+    sidecar: { socket: s.sidecar.socket, dataDir: s.sidecar.dataDir, log: s.sidecar.log },
+  };
+}
+
+async function foreground(dir: string, started: ClusterStatus): Promise<void> {
+  process.stderr.write(
+    `ordo: cluster up in ${dir}\n` +
+      started.qps.map((qp) => `  connect: psql ${qp.url}\n`).join("") +
+      "  stop with Ctrl-C\n",
+  );
+  let stopping = false;
+  const stop = async (reason: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`ordo: ${reason}, stopping the cluster\n`);
+    try {
+      await down({ dir });
+      process.exit(0);
+    } catch (err) {
+      process.stderr.write(`ordo: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  };
+  process.on("SIGINT", () => void stop("interrupted"));
+  process.on("SIGTERM", () => void stop("terminated"));
+  const timer = setInterval(() => {
+    const now = status({ dir });
+    if (now.sidecar.pid === null) void stop(`the sidecar exited (see ${now.sidecar.log})`);
+    const dead = now.qps.find((qp) => qp.pid === null);
+    if (dead) void stop(`the QP on port ${dead.port} exited`);
+  }, foreground_poll_ms);
+  timer.unref();
+  await new Promise<void>(() => {
+    // runs until a signal stops the cluster
+    setInterval(() => undefined, 1 << 30);
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name("ordo").description("distributed SQL on stock PostgreSQL").showHelpAfterError();
+
+  program
+    .command("up")
+    .description("initialize (once) and start a local cluster: a sidecar and N PostgreSQL QPs")
+    .option("--dir <dir>", "cluster directory", defaultDir())
+    .option("--qps <n>", "number of PostgreSQL query processors", parsePositiveInt)
+    .option("--detach", "start in the background and return")
+    .action(async (opts: { dir: string; qps?: number; detach?: boolean }) => {
+      const started = await up({ dir: opts.dir, ...(opts.qps ? { qps: opts.qps } : {}) });
+      process.stdout.write(JSON.stringify(withoutPids(started)) + "\n");
+      if (!opts.detach) await foreground(opts.dir, started);
+    });
+
+  program
+    .command("down")
+    .description("stop a local cluster")
+    .option("--dir <dir>", "cluster directory", defaultDir())
+    .action(async (opts: { dir: string }) => {
+      await down({ dir: opts.dir });
+    });
+
+  program
+    .command("status")
+    .description("print the cluster's URLs and process ids as JSON")
+    .option("--dir <dir>", "cluster directory", defaultDir())
+    .action((opts: { dir: string }) => {
+      process.stdout.write(JSON.stringify(status({ dir: opts.dir })) + "\n");
+    });
+
+  return program;
+}
+
+if (require.main === module || process.argv[1]?.endsWith("ordo.js")) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`ordo: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    });
+}
