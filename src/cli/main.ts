@@ -49,17 +49,13 @@ async function foreground(dir: string, started: ClusterStatus): Promise<void> {
   };
   process.on("SIGINT", () => void stop("interrupted"));
   process.on("SIGTERM", () => void stop("terminated"));
-  const timer = setInterval(() => {
+  // The monitor keeps the process alive until a signal or a dead process stops the cluster.
+  setInterval(() => {
     const now = status({ dir });
     if (now.sidecar.pid === null) void stop(`the sidecar exited (see ${now.sidecar.log})`);
     const dead = now.qps.find((qp) => qp.pid === null);
     if (dead) void stop(`the QP on port ${dead.port} exited`);
   }, foreground_poll_ms);
-  timer.unref();
-  await new Promise<void>(() => {
-    // runs until a signal stops the cluster
-    setInterval(() => undefined, 1 << 30);
-  });
 }
 
 export function buildProgram(): Command {

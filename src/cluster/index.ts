@@ -72,7 +72,9 @@ async function prepare(layout: ClusterLayout, qpCount: number): Promise<ClusterC
     );
   }
   while (config.qps.length < qpCount) config.qps.push({ port: 0 });
-  for (const qp of config.qps) {
+  for (const [index, qp] of config.qps.entries()) {
+    // A running QP keeps its port; a stopped one moves if something took it.
+    if (qpPid(layout.qp(index)) !== null) continue;
     if (qp.port === 0 || !(await portIsFree(qp.port))) qp.port = await freePort();
   }
   mkdirForPg(layout.runDir, 0o700);

@@ -63,7 +63,9 @@ export async function startSidecar(launch: SidecarLaunch): Promise<SidecarReady>
     await sleepMs(25);
   }
   process.kill(pid, "SIGKILL");
-  throw new Error(`the sidecar was not ready within ${sidecar_ready_timeout_ms} ms; see ${launch.logFile}`);
+  throw new Error(
+    `the sidecar was not ready within ${sidecar_ready_timeout_ms} ms; see ${launch.logFile}`,
+  );
 }
 
 function readReadyLine(logFile: string, offset: number): SidecarReady | null {
@@ -90,7 +92,10 @@ export function sidecarPid(pidFile: string): number | null {
 }
 
 /** SIGTERM, wait for a clean exit, then SIGKILL. */
-export async function stopSidecar(pidFile: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+export async function stopSidecar(
+  pidFile: string,
+  signal: NodeJS.Signals = "SIGTERM",
+): Promise<void> {
   const pid = sidecarPid(pidFile);
   if (pid === null) return;
   process.kill(pid, signal);

@@ -114,7 +114,9 @@ describe("commit path (e2e)", function () {
   it("captures INSERT ... ON CONFLICT and COPY", async function () {
     await a.query("INSERT INTO accounts VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET balance = 42");
     await a.query("INSERT INTO accounts VALUES (11, 1) ON CONFLICT DO NOTHING");
-    const { rows } = await a.query("SELECT id, balance FROM accounts WHERE id IN (1, 11) ORDER BY id");
+    const { rows } = await a.query(
+      "SELECT id, balance FROM accounts WHERE id IN (1, 11) ORDER BY id",
+    );
     assert.deepEqual(rows, [
       { id: 1, balance: 42 },
       { id: 11, balance: 1 },

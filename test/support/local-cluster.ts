@@ -9,7 +9,7 @@ import path from "node:path";
 import { Client } from "pg";
 import { down, status, up, type ClusterStatus } from "../../src/cluster";
 import { ClusterLayout } from "../../src/cluster/layout";
-import { startSidecar, stopSidecar } from "../../src/cluster/sidecar-process";
+import { startSidecar, stopSidecar, type SidecarReady } from "../../src/cluster/sidecar-process";
 
 export interface LocalCluster {
   readonly dir: string;
@@ -20,7 +20,8 @@ export interface LocalCluster {
   /** SIGKILL the sidecar and wait until it is gone. */
   killSidecar(): Promise<void>;
   stopSidecar(): Promise<void>;
-  startSidecar(): Promise<void>;
+  /** Starts the sidecar again and returns its ready line. */
+  startSidecar(): Promise<SidecarReady>;
   stop(): Promise<void>;
 }
 
@@ -57,7 +58,7 @@ export async function startLocalCluster(
       await stopSidecar(layout.sidecarPidFile, "SIGTERM");
     },
     async startSidecar() {
-      await startSidecar(sidecarLaunch);
+      return startSidecar(sidecarLaunch);
     },
     async stop() {
       await Promise.allSettled(clients.map((c) => c.end()));
