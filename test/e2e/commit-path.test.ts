@@ -154,6 +154,52 @@ describe("commit path (e2e)", function () {
     await a.query("INSERT INTO big SELECT g FROM generate_series(1, 3000) g");
   });
 
+  it("fails a transaction over the byte limit with 54000", async function () {
+    await a.query("SET ordo.max_write_bytes = 4096");
+    try {
+      const err = await sqlError(() =>
+        a.query("INSERT INTO big SELECT g FROM generate_series(100001, 100100) g"),
+      );
+      assert.equal(err?.code, "54000");
+      assert.match(err!.message, /^ordo: transaction exceeds the byte limit/);
+      assert.match(err!.message, /4096/);
+    } finally {
+      await a.query("RESET ordo.max_write_bytes");
+    }
+  });
+
+  it("fails a transaction older than the age limit with 54000 at commit", async function () {
+    await a.query("SET ordo.max_transaction_age = 1");
+    try {
+      await a.query("BEGIN");
+      await a.query("UPDATE accounts SET balance = 3 WHERE id = 3");
+      await a.query("SELECT pg_sleep(1.2)");
+      const err = await sqlError(() => a.query("COMMIT"));
+      assert.equal(err?.code, "54000");
+      assert.match(err!.message, /^ordo: transaction exceeds the age limit/);
+    } finally {
+      await a.query("ROLLBACK").catch(() => undefined);
+      await a.query("RESET ordo.max_transaction_age");
+    }
+  });
+
+  it("reports 40003 when the verdict does not come back in time", async function () {
+    const pid = cluster.status().sidecar.pid!;
+    await a.query("SET ordo.commit_timeout = 300");
+    process.kill(pid, "SIGSTOP");
+    let err: Awaited<ReturnType<typeof sqlError>>;
+    try {
+      err = await sqlError(() => a.query("UPDATE accounts SET balance = 77 WHERE id = 9"));
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await a.query("RESET ordo.commit_timeout");
+    }
+    assert.equal(err?.code, "40003");
+    assert.match(err!.message, /^ordo: commit outcome unknown/);
+    // The session goes on working once the sidecar answers again.
+    await a.query("UPDATE accounts SET balance = 78 WHERE id = 11");
+  });
+
   it("never contacts the sidecar for read-only transactions, and fails writes with 08006 without it", async function () {
     await cluster.stopSidecar();
     try {
