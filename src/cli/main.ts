@@ -4,6 +4,7 @@
  * to stderr.
  */
 import { Command, InvalidArgumentError } from "commander";
+import { registerCheckCommand } from "../check";
 import { down, status, up, type ClusterStatus } from "../cluster";
 import { isRoot } from "../cluster/system";
 
@@ -90,6 +91,7 @@ export function buildProgram(): Command {
       process.stdout.write(JSON.stringify(status({ dir: opts.dir })) + "\n");
     });
 
+  registerCheckCommand(program);
   return program;
 }
 
