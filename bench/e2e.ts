@@ -1,0 +1,325 @@
+/**
+ * End-to-end benchmark: ordo beside vanilla PostgreSQL in one run.
+ *
+ * Runs pgbench's TPC-B-like and select-only scripts against a vanilla
+ * PostgreSQL 15 (synchronous_commit on, as shipped) and against ordo clusters
+ * (1 QP by default; more QPs and journals with --targets), on the same
+ * schema and data, and prints TPS, the ratio to vanilla, and per-transaction
+ * latency p50/p99 from pgbench's transaction logs.
+ *
+ * The schema differs from `pgbench -i` in one way: pgbench_history gets a
+ * primary key (a random uuid), because ordo needs one on every written table
+ * and a sequence would hand out the same ids on two QPs.
+ *
+ *   node dist/bench/e2e.js [--scale 5] [--clients 8] [--seconds 15]
+ *                          [--targets vanilla,vanilla-rr,ordo:1:1,ordo:2:4]
+ *
+ * `vanilla` runs at PostgreSQL's default READ COMMITTED, `vanilla-rr` at
+ * REPEATABLE READ (what ordo forces); both retry serialization failures
+ * like ordo runs do (pgbench --max-tries=10).
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Client } from "pg";
+import { down, up } from "../src/cluster";
+import { ClusterLayout } from "../src/cluster/layout";
+import { initQp, pgBinDir, qpUrl, startQp, stopQp } from "../src/cluster/postgres";
+import { freePort, mkdirForPg, writeFileForPg } from "../src/cluster/system";
+
+const accounts_per_scale = 100_000;
+const tellers_per_scale = 10;
+const load_rows_per_txn = 2_500; // under ordo's 3,000-row limit
+
+interface Options {
+  scale: number;
+  clients: number;
+  seconds: number;
+  targets: string[];
+}
+
+interface RunResult {
+  target: string;
+  script: string;
+  tps: number;
+  p50Ms: number;
+  p99Ms: number;
+  failed: number;
+  retried: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = {
+    scale: 5,
+    clients: 8,
+    seconds: 15,
+    targets: ["vanilla", "vanilla-rr", "ordo:1:1"],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    if (flag === "--scale") options.scale = Number(value);
+    else if (flag === "--clients") options.clients = Number(value);
+    else if (flag === "--seconds") options.seconds = Number(value);
+    else if (flag === "--targets") options.targets = value.split(",");
+    else throw new Error(`unknown option ${flag}`);
+    i++;
+  }
+  for (const [name, v] of Object.entries({
+    scale: options.scale,
+    clients: options.clients,
+    seconds: options.seconds,
+  })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
+  }
+  return options;
+}
+
+const schema = `
+CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int NOT NULL, filler char(88));
+CREATE TABLE pgbench_tellers (tid int PRIMARY KEY, bid int NOT NULL, tbalance int NOT NULL, filler char(84));
+CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84));
+CREATE TABLE pgbench_history (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), tid int, bid int,
+  aid int, delta int, mtime timestamp, filler char(22));
+`;
+
+/** Creates and fills the tables in transactions small enough for ordo's limits. */
+async function load(url: string, scale: number): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(schema);
+    await client.query(
+      "INSERT INTO pgbench_branches SELECT b, 0, '' FROM generate_series(1, $1::int) b",
+      [scale],
+    );
+    await client.query(
+      "INSERT INTO pgbench_tellers SELECT t, (t - 1) / $2::int + 1, 0, '' FROM generate_series(1, $1::int) t",
+      [scale * tellers_per_scale, tellers_per_scale],
+    );
+    const total = scale * accounts_per_scale;
+    for (let from = 1; from <= total; from += load_rows_per_txn) {
+      const to = Math.min(total, from + load_rows_per_txn - 1);
+      await client.query(
+        "INSERT INTO pgbench_accounts SELECT a, (a - 1) / $3::int + 1, 0, '' FROM generate_series($1::int, $2::int) a",
+        [from, to, accounts_per_scale],
+      );
+    }
+    await client.query("VACUUM ANALYZE");
+  } finally {
+    await client.end();
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function pgbench(
+  target: string,
+  url: string,
+  script: "tpcb-like" | "select-only",
+  options: Options,
+  logDir: string,
+  isolation?: string,
+): Promise<RunResult> {
+  fs.rmSync(logDir, { recursive: true, force: true });
+  mkdirForPg(logDir, 0o777);
+  const prefix = path.join(logDir, "tx");
+  const args = [
+    "-n",
+    "-b",
+    script,
+    "-M",
+    "prepared",
+    "-c",
+    String(options.clients),
+    "-j",
+    String(Math.min(options.clients, os.cpus().length)),
+    "-T",
+    String(options.seconds),
+    "-l",
+    `--log-prefix=${prefix}`,
+    "--max-tries=10",
+    "--failures-detailed",
+    url,
+  ];
+  const output = await new Promise<string>((resolve, reject) => {
+    const env = {
+      ...process.env,
+      ...(isolation ? { PGOPTIONS: `-c default_transaction_isolation=${isolation}` } : {}),
+    };
+    const child = spawn(path.join(pgBinDir(), "pgbench"), args, { cwd: logDir, env });
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+    child.on("error", reject);
+    child.on("close", () => resolve(text));
+  });
+  const tps = Number(/tps = ([\d.]+)/.exec(output)?.[1] ?? Number.NaN);
+  const failed = Number(/number of failed transactions: (\d+)/.exec(output)?.[1] ?? 0);
+  const retried = Number(/number of transactions retried: (\d+)/.exec(output)?.[1] ?? 0);
+  if (!Number.isFinite(tps)) throw new Error(`pgbench failed on ${target}:\n${output}`);
+  const latenciesUs: number[] = [];
+  for (const file of fs.readdirSync(logDir)) {
+    for (const line of fs.readFileSync(path.join(logDir, file), "utf8").split("\n")) {
+      const fields = line.split(" ");
+      const latency = Number(fields[2]);
+      if (fields.length >= 3 && Number.isFinite(latency)) latenciesUs.push(latency);
+    }
+  }
+  latenciesUs.sort((x, y) => x - y);
+  return {
+    target,
+    script,
+    tps,
+    p50Ms: percentile(latenciesUs, 50) / 1000,
+    p99Ms: percentile(latenciesUs, 99) / 1000,
+    failed,
+    retried,
+  };
+}
+
+async function withVanilla<T>(
+  root: string,
+  name: string,
+  fn: (url: string) => Promise<T>,
+): Promise<T> {
+  const layout = new ClusterLayout(path.join(root, name));
+  fs.mkdirSync(layout.dir, { recursive: true });
+  fs.chmodSync(layout.dir, 0o755);
+  mkdirForPg(layout.logDir, 0o755);
+  const qp = layout.qp(0);
+  initQp(qp);
+  const port = await freePort();
+  writeFileForPg(
+    path.join(qp.data, "ordo.conf"),
+    `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${qp.socketDir}'\nmax_connections = 100\n`,
+  );
+  const conf = path.join(qp.data, "postgresql.conf");
+  writeFileForPg(conf, `${fs.readFileSync(conf, "utf8")}\ninclude_if_exists = 'ordo.conf'\n`);
+  startQp(qp);
+  try {
+    return await fn(qpUrl(port));
+  } finally {
+    stopQp(qp, "immediate");
+  }
+}
+
+async function withOrdo<T>(
+  root: string,
+  qps: number,
+  journals: number,
+  fn: (urls: string[]) => Promise<T>,
+): Promise<T> {
+  const dir = path.join(root, `ordo-${qps}-${journals}`);
+  const started = await up({
+    dir,
+    qps,
+    ...(journals > 1 ? { sidecarArgs: ["--journals", String(journals)] } : {}),
+  });
+  try {
+    return await fn(started.qps.map((q) => q.url));
+  } finally {
+    await down({ dir, immediate: true });
+  }
+}
+
+async function benchTarget(target: string, root: string, options: Options): Promise<RunResult[]> {
+  const logDir = path.join(root, "pgbench-log");
+  const run = async (url: string): Promise<RunResult[]> => {
+    await load(url, options.scale);
+    return [
+      await pgbench(target, url, "tpcb-like", options, logDir),
+      await pgbench(target, url, "select-only", options, logDir),
+    ];
+  };
+  if (target === "vanilla") return withVanilla(root, target, run);
+  if (target === "vanilla-rr") {
+    return withVanilla(root, target, async (url) => {
+      await load(url, options.scale);
+      const rr = "repeatable\\ read";
+      return [
+        await pgbench(target, url, "tpcb-like", options, logDir, rr),
+        await pgbench(target, url, "select-only", options, logDir, rr),
+      ];
+    });
+  }
+  const match = /^ordo:(\d+):(\d+)$/.exec(target);
+  if (!match) throw new Error(`unknown target ${target} (vanilla or ordo:QPS:JOURNALS)`);
+  const [qps, journals] = [Number(match[1]), Number(match[2])];
+  return withOrdo(root, qps, journals, async (urls) => {
+    if (urls.length === 1) return run(urls[0]!);
+    // Several QPs: load through the first; pgbench drives them all at once.
+    await load(urls[0]!, options.scale);
+    const results: RunResult[] = [];
+    for (const script of ["tpcb-like", "select-only"] as const) {
+      const per = await Promise.all(
+        urls.map((url, i) => pgbench(`${target} qp${i}`, url, script, options, `${logDir}-${i}`)),
+      );
+      results.push(...per);
+    }
+    return results;
+  });
+}
+
+function print(results: RunResult[]): void {
+  const baseline = (name: string): Map<string, number> =>
+    new Map(results.filter((r) => r.target === name).map((r) => [r.script, r.tps]));
+  const [rc, rr] = [baseline("vanilla"), baseline("vanilla-rr")];
+  const ratio = (tps: number, base: number | undefined): string =>
+    base ? (tps / base).toFixed(2) + "x" : "-";
+  const rows = results.map((r) => [
+    r.target,
+    r.script,
+    r.tps.toFixed(0),
+    ratio(r.tps, rc.get(r.script)),
+    ratio(r.tps, rr.get(r.script)),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    String(r.retried),
+    String(r.failed),
+  ]);
+  const header = [
+    "target",
+    "script",
+    "tps",
+    "vs vanilla",
+    "vs vanilla-rr",
+    "p50 ms",
+    "p99 ms",
+    "retried",
+    "failed",
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "ordo-bench-e2e-"));
+  fs.chmodSync(root, 0o755);
+  console.log(
+    `e2e bench: scale ${options.scale}, ${options.clients} clients, ${options.seconds} s per run, ` +
+      `${os.cpus().length} cores`,
+  );
+  const results: RunResult[] = [];
+  try {
+    for (const target of options.targets)
+      results.push(...(await benchTarget(target, root, options)));
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  print(results);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+    process.exit(1);
+  });
+}
