@@ -26,7 +26,10 @@ export interface DiskFile {
    * The result is a fresh buffer the caller may keep.
    */
   read(position: number, length: number): Promise<Uint8Array>;
-  /** Writes all of `data` at `position` (the whole buffer or an error). */
+  /**
+   * Writes all of `data` at `position` (the whole buffer or an error). The
+   * caller reuses `data` once this resolves: keep a copy, never the buffer.
+   */
   write(position: number, data: Uint8Array): Promise<void>;
   /** Makes every completed write of this file durable (fdatasync or stronger). */
   sync(): Promise<void>;

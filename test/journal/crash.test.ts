@@ -4,7 +4,9 @@
  * written but not durable), then a "crash" that cuts every file anywhere in
  * its non-durable region, scrambles a non-durable byte, or drops a segment
  * whose creation never became durable. Reopening must recover a prefix of
- * the commits in tau order that contains every acknowledged one.
+ * the commits in tau order that contains every acknowledged one. The journal
+ * that writes and the one that recovers use different record engines
+ * (src/journal/record-buffer.ts), so each reads what the other wrote.
  */
 import { strict as assert } from "node:assert";
 import { promises as fsp } from "node:fs";
@@ -14,6 +16,8 @@ import fc from "fast-check";
 import { ManualClock } from "../../src/clock";
 import { FsDisk } from "../../src/io/fs-disk";
 import { Journal, type JournalAppend, type JournalEntry } from "../../src/journal";
+import type { RecordEngine } from "../../src/journal/record-buffer";
+import { nativeAvailable } from "../../src/native";
 import { TestDisk } from "./test-disk";
 
 const runs = 60;
@@ -79,71 +83,84 @@ async function crashFile(path: string, written: number, durable: number, point: 
   }
 }
 
-describe("journal crash recovery (property)", () => {
-  let root: string;
+/** [writer, recoverer] engine pairs; only the twin when the addon is not built. */
+const engine_pairs: [RecordEngine, RecordEngine][] = nativeAvailable()
+  ? [
+      ["native", "js"],
+      ["js", "native"],
+    ]
+  : [["js", "js"]];
 
-  before(async () => {
-    root = await fsp.mkdtemp(join(tmpdir(), "ordo-journal-crash-"));
+for (const [writeEngine, readEngine] of engine_pairs)
+  describe(`journal crash recovery (property, ${writeEngine} writes, ${readEngine} recovers)`, () => {
+    let root: string;
+
+    before(async () => {
+      root = await fsp.mkdtemp(join(tmpdir(), "ordo-journal-crash-"));
+    });
+
+    after(async () => {
+      await fsp.rm(root, { recursive: true, force: true });
+    });
+
+    it("recovers a prefix holding every acknowledged commit", async () => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(scenario, async (s) => {
+          const dir = join(root, `run-${run++}`);
+          const clock = new ManualClock(5_000);
+          const options = {
+            dir,
+            clock,
+            segmentBytesMax: s.segmentBytesMax,
+            batchBytesMax: s.batchBytesMax,
+          };
+          const disk = new TestDisk(new FsDisk());
+          const journal = await Journal.open({ ...options, disk, engine: writeEngine });
+          let n = 0;
+          const order: number[] = [];
+          const acked: number[] = [];
+          for (const group of s.acked) {
+            const entries = group.map((bytes) => makeEntry(n++, bytes));
+            order.push(...entries.map(idOf));
+            await Promise.all(entries.map((e) => journal.append(e)));
+            acked.push(...entries.map(idOf));
+            clock.advance(3);
+          }
+          disk.failSyncs = true;
+          const doomed = s.unacked.map((bytes) => makeEntry(n++, bytes));
+          order.push(...doomed.map(idOf));
+          const outcomes = await Promise.allSettled(doomed.map((e) => journal.append(e)));
+          assert.ok(outcomes.every((o) => o.status === "rejected"));
+          await journal.close();
+
+          let i = 0;
+          for (const [path, track] of disk.tracks) {
+            await crashFile(path, track.written, track.durable, s.crash[i++ % s.crash.length]!);
+          }
+
+          const reopened = await Journal.open({
+            ...options,
+            disk: new FsDisk(),
+            engine: readEngine,
+          });
+          const recovered = await readAll(reopened);
+          const ids = recovered.map(idOf);
+          assert.ok(ids.length >= acked.length, `lost acknowledged commits: ${ids} vs ${acked}`);
+          assert.deepEqual(ids, order.slice(0, ids.length), "not a prefix in commit order");
+          for (let k = 1; k < recovered.length; k++) {
+            assert.ok(recovered[k]!.tauCommit > recovered[k - 1]!.tauCommit);
+          }
+          const tau = await reopened.append(makeEntry(n, 10));
+          await reopened.close();
+          const again = await Journal.open({ ...options, disk: new FsDisk(), engine: writeEngine });
+          const final = await readAll(again);
+          await again.close();
+          assert.equal(final.length, recovered.length + 1);
+          assert.equal(final[final.length - 1]!.tauCommit, tau);
+          assert.equal(again.recovery.truncatedBytes, 0);
+        }),
+        { numRuns: runs },
+      );
+    });
   });
-
-  after(async () => {
-    await fsp.rm(root, { recursive: true, force: true });
-  });
-
-  it("recovers a prefix holding every acknowledged commit", async () => {
-    let run = 0;
-    await fc.assert(
-      fc.asyncProperty(scenario, async (s) => {
-        const dir = join(root, `run-${run++}`);
-        const clock = new ManualClock(5_000);
-        const options = {
-          dir,
-          clock,
-          segmentBytesMax: s.segmentBytesMax,
-          batchBytesMax: s.batchBytesMax,
-        };
-        const disk = new TestDisk(new FsDisk());
-        const journal = await Journal.open({ ...options, disk });
-        let n = 0;
-        const order: number[] = [];
-        const acked: number[] = [];
-        for (const group of s.acked) {
-          const entries = group.map((bytes) => makeEntry(n++, bytes));
-          order.push(...entries.map(idOf));
-          await Promise.all(entries.map((e) => journal.append(e)));
-          acked.push(...entries.map(idOf));
-          clock.advance(3);
-        }
-        disk.failSyncs = true;
-        const doomed = s.unacked.map((bytes) => makeEntry(n++, bytes));
-        order.push(...doomed.map(idOf));
-        const outcomes = await Promise.allSettled(doomed.map((e) => journal.append(e)));
-        assert.ok(outcomes.every((o) => o.status === "rejected"));
-        await journal.close();
-
-        let i = 0;
-        for (const [path, track] of disk.tracks) {
-          await crashFile(path, track.written, track.durable, s.crash[i++ % s.crash.length]!);
-        }
-
-        const reopened = await Journal.open({ ...options, disk: new FsDisk() });
-        const recovered = await readAll(reopened);
-        const ids = recovered.map(idOf);
-        assert.ok(ids.length >= acked.length, `lost acknowledged commits: ${ids} vs ${acked}`);
-        assert.deepEqual(ids, order.slice(0, ids.length), "not a prefix in commit order");
-        for (let k = 1; k < recovered.length; k++) {
-          assert.ok(recovered[k]!.tauCommit > recovered[k - 1]!.tauCommit);
-        }
-        const tau = await reopened.append(makeEntry(n, 10));
-        await reopened.close();
-        const again = await Journal.open({ ...options, disk: new FsDisk() });
-        const final = await readAll(again);
-        await again.close();
-        assert.equal(final.length, recovered.length + 1);
-        assert.equal(final[final.length - 1]!.tauCommit, tau);
-        assert.equal(again.recovery.truncatedBytes, 0);
-      }),
-      { numRuns: runs },
-    );
-  });
-});
