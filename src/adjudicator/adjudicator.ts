@@ -15,11 +15,20 @@
  * flight) → `confirm(ticket, tauCommit)` once the journal made it durable, or
  * `abandon(ticket)` if it never will be. History below `horizonTau` is
  * forgotten; a snapshot older than the horizon cannot be checked and loses.
+ *
+ * The conflict table behind it is batch-shaped (conflict-table.ts): this
+ * class checks limits and arguments, encodes a batch into one reused
+ * `ConflictBatch`, and makes one `detect` call for the whole batch on either
+ * engine (`engine: "native" | "js"`, native by default when the addon is
+ * loaded). Callers on the hot path may drive a `ConflictTable` directly.
  */
 import { isWrittenKind } from "../protocol";
 import type { Write } from "../protocol";
-import { JsConflictTable, keyString } from "./conflict-table";
-import type { ConflictTable, KeyConflict, KeySet } from "./conflict-table";
+import { nativeAvailable, NativeConflictTable } from "../native";
+import { ConflictBatch, ConflictVerdict } from "./conflict-batch";
+import type { ConflictEngine } from "./conflict-batch";
+import { conflictReason, JsConflictTable, keyString } from "./conflict-table";
+import type { ConflictReason, ConflictTable, KeySet } from "./conflict-table";
 import { default_write_set_limits, exceededLimit } from "./limits";
 import type { WriteSetLimits } from "./limits";
 
@@ -46,7 +55,10 @@ export type Decision =
     };
 
 export interface AdjudicatorOptions {
+  /** A table to use (its horizon is moved up to `horizonTau`); default: a new one of `engine`. */
   table?: ConflictTable;
+  /** Which conflict table to build when none is given; default native when the addon is loaded. */
+  engine?: ConflictEngine;
   /** Commits at or below this tau are already forgotten (e.g. not replayed at start). */
   horizonTau?: number;
   limits?: WriteSetLimits;
@@ -60,6 +72,21 @@ export class AdjudicatorError extends Error {
     this.name = "AdjudicatorError";
     this.code = code;
   }
+}
+
+/** The engine used when none is asked for: native when the addon is loaded, else the twin. */
+export function defaultConflictEngine(): ConflictEngine {
+  return nativeAvailable() ? "native" : "js";
+}
+
+/** A new, empty conflict table of `engine` whose history starts at `horizonTau`. */
+export function createConflictTable(
+  engine: ConflictEngine = defaultConflictEngine(),
+  horizonTau: number = Number.MIN_SAFE_INTEGER,
+): ConflictTable {
+  if (engine === "native") return new NativeConflictTable(horizonTau);
+  if (engine === "js") return new JsConflictTable(horizonTau);
+  throw new TypeError(`engine must be "native" or "js", got ${String(engine)}`);
 }
 
 /** Splits writes into distinct written and shared keys; a key written and shared counts as written. */
@@ -78,12 +105,12 @@ export function keySetOf(writes: readonly Pick<Write, "kind" | "key">[]): KeySet
   return { written: [...written.values()], shared: [...shared.values()] };
 }
 
-function describe(conflict: KeyConflict, tauStart: number): string {
-  switch (conflict.reason) {
+function describe(reason: ConflictReason, tauCommit: number, tauStart: number): string {
+  switch (reason) {
     case "committed_write":
-      return `key written by a later commit (tau_commit ${conflict.tauCommit} > tau_start ${tauStart})`;
+      return `key written by a later commit (tau_commit ${tauCommit} > tau_start ${tauStart})`;
     case "committed_shared":
-      return `key locked shared by a later commit (tau_commit ${conflict.tauCommit} > tau_start ${tauStart})`;
+      return `key locked shared by a later commit (tau_commit ${tauCommit} > tau_start ${tauStart})`;
     case "in_flight_write":
       return "key written by a concurrent transaction that is committing";
     case "in_flight_shared":
@@ -97,23 +124,39 @@ function checkTau(tau: number, what: string): void {
   }
 }
 
+function addKeys(batch: ConflictBatch, keys: KeySet): void {
+  for (const key of keys.written) batch.addKey(key, false);
+  for (const key of keys.shared) batch.addKey(key, true);
+}
+
 export class Adjudicator {
   readonly #table: ConflictTable;
   readonly #limits: WriteSetLimits;
   readonly #inFlight = new Map<number, Ticket>();
-  #horizonTau: number;
-  #nextTicket = 1;
+  readonly #batch = new ConflictBatch();
+  readonly #settleTickets = new Uint32Array(1);
+  readonly #settleTaus = new Float64Array(1);
 
   constructor(options: AdjudicatorOptions = {}) {
-    this.#table = options.table ?? new JsConflictTable();
+    const horizonTau = options.horizonTau ?? Number.MIN_SAFE_INTEGER;
+    checkTau(horizonTau, "horizon");
     this.#limits = options.limits ?? default_write_set_limits;
-    this.#horizonTau = options.horizonTau ?? Number.MIN_SAFE_INTEGER;
-    checkTau(this.#horizonTau, "horizon");
+    if (options.table !== undefined) {
+      this.#table = options.table;
+      if (horizonTau > this.#table.horizonTau) this.#table.forgetBefore(horizonTau);
+    } else {
+      this.#table = createConflictTable(options.engine, horizonTau);
+    }
+  }
+
+  /** Which conflict table engine decides. */
+  get engine(): ConflictEngine {
+    return this.#table.engine;
   }
 
   /** Snapshots older than this cannot be checked; commits at or below it are forgotten. */
   get horizonTau(): number {
-    return this.#horizonTau;
+    return this.#table.horizonTau;
   }
 
   /** Approved transactions not yet confirmed or abandoned. */
@@ -127,76 +170,146 @@ export class Adjudicator {
 
   /** Decides one transaction; an approved one holds its keys in flight. */
   adjudicate(txn: TransactionToAdjudicate): Decision {
-    checkTau(txn.tauStart, "tau_start");
-    const limit = exceededLimit(txn.writes, this.#limits);
-    if (limit !== null) return { approved: false, verdict: "limit_exceeded", detail: limit };
-    if (txn.tauStart < this.#horizonTau) {
+    return this.adjudicateBatch([txn])[0];
+  }
+
+  /**
+   * Decides a batch in order, in one call to the conflict table: each
+   * approved transaction is in flight for the ones after it.
+   */
+  adjudicateBatch(txns: readonly TransactionToAdjudicate[]): Decision[] {
+    for (const txn of txns) checkTau(txn.tauStart, "tau_start");
+    const decisions: Decision[] = new Array<Decision>(txns.length);
+    const keySets: (KeySet | null)[] = new Array<KeySet | null>(txns.length).fill(null);
+    const batch = this.#batch;
+    batch.clear();
+    for (let i = 0; i < txns.length; i++) {
+      const limit = exceededLimit(txns[i].writes, this.#limits);
+      if (limit !== null) {
+        decisions[i] = { approved: false, verdict: "limit_exceeded", detail: limit };
+        continue;
+      }
+      const keys = keySetOf(txns[i].writes);
+      keySets[i] = keys;
+      batch.addTransaction(txns[i].tauStart);
+      addKeys(batch, keys);
+    }
+    this.#table.detect(batch);
+    let at = 0;
+    for (let i = 0; i < txns.length; i++) {
+      const keys = keySets[i];
+      if (keys === null) continue;
+      decisions[i] = this.#decision(at++, txns[i].tauStart, keys);
+    }
+    return decisions;
+  }
+
+  #decision(at: number, tauStart: number, keys: KeySet): Decision {
+    const batch = this.#batch;
+    const verdict = batch.verdicts[at] as ConflictVerdict;
+    if (verdict === ConflictVerdict.Approved) {
+      const ticket: Ticket = { id: batch.details[at], tauStart, keys };
+      assert(!this.#inFlight.has(ticket.id), `ticket ${ticket.id} handed out twice`);
+      this.#inFlight.set(ticket.id, ticket);
+      return { approved: true, ticket };
+    }
+    if (verdict === ConflictVerdict.TooOld) {
       return {
         approved: false,
         verdict: "conflict",
-        detail: `snapshot too old: tau_start ${txn.tauStart} is before the history horizon ${this.#horizonTau}`,
+        detail: `snapshot too old: tau_start ${tauStart} is before the history horizon ${this.horizonTau}`,
       };
     }
-    const keys = keySetOf(txn.writes);
-    const conflict = this.#table.findConflict(keys, txn.tauStart);
-    if (conflict !== null) {
-      return { approved: false, verdict: "conflict", detail: describe(conflict, txn.tauStart) };
-    }
-    this.#table.reserve(keys);
-    const ticket: Ticket = { id: this.#nextTicket++, tauStart: txn.tauStart, keys };
-    this.#inFlight.set(ticket.id, ticket);
-    return { approved: true, ticket };
-  }
-
-  /** Decides a batch in order: each approved transaction is in flight for the ones after it. */
-  adjudicateBatch(txns: readonly TransactionToAdjudicate[]): Decision[] {
-    return txns.map((txn) => this.adjudicate(txn));
+    const reason = conflictReason(verdict);
+    assert(reason !== null, `unknown verdict ${verdict}`);
+    return {
+      approved: false,
+      verdict: "conflict",
+      detail: describe(reason, batch.conflictTaus[at], tauStart),
+    };
   }
 
   /** The ticket's commit is durable at `tauCommit`: its keys move from in flight to committed. */
   confirm(ticket: Ticket, tauCommit: number): void {
-    checkTau(tauCommit, "tau_commit");
-    if (tauCommit <= ticket.tauStart) {
-      throw new AdjudicatorError(
-        "invalid_tau",
-        `tau_commit ${tauCommit} must be after tau_start ${ticket.tauStart}`,
-      );
+    this.confirmBatch([ticket], [tauCommit]);
+  }
+
+  /** Confirms many tickets in one table call; all arguments are checked before any changes. */
+  confirmBatch(tickets: readonly Ticket[], tauCommits: readonly number[]): void {
+    assert(tickets.length === tauCommits.length, "one tau_commit per ticket");
+    for (let i = 0; i < tickets.length; i++) {
+      checkTau(tauCommits[i], "tau_commit");
+      if (tauCommits[i] <= tickets[i].tauStart) {
+        throw new AdjudicatorError(
+          "invalid_tau",
+          `tau_commit ${tauCommits[i]} must be after tau_start ${tickets[i].tauStart}`,
+        );
+      }
     }
-    this.#take(ticket);
-    this.#table.release(ticket.keys);
-    this.#table.commit(ticket.keys, tauCommit);
+    const ids = this.#checkTickets(tickets);
+    const taus = tickets.length === 1 ? this.#settleTaus : new Float64Array(tickets.length);
+    for (let i = 0; i < tickets.length; i++) taus[i] = tauCommits[i];
+    this.#table.commitBatch(ids, taus, tickets.length);
+    for (const ticket of tickets) this.#inFlight.delete(ticket.id);
   }
 
   /** The ticket's commit will never be durable: its keys leave flight, nothing is recorded. */
   abandon(ticket: Ticket): void {
-    this.#take(ticket);
-    this.#table.release(ticket.keys);
+    this.abandonBatch([ticket]);
+  }
+
+  /** Abandons many tickets in one table call. */
+  abandonBatch(tickets: readonly Ticket[]): void {
+    const ids = this.#checkTickets(tickets);
+    this.#table.abortBatch(ids, tickets.length);
+    for (const ticket of tickets) this.#inFlight.delete(ticket.id);
   }
 
   /** Records a commit known to be durable (journal replay at start). */
   registerCommitted(writes: readonly Pick<Write, "kind" | "key">[], tauCommit: number): void {
     checkTau(tauCommit, "tau_commit");
-    if (tauCommit <= this.#horizonTau) return;
-    this.#table.commit(keySetOf(writes), tauCommit);
+    if (tauCommit <= this.horizonTau) return;
+    const batch = this.#batch;
+    batch.clear();
+    batch.addTransaction(tauCommit);
+    addKeys(batch, keySetOf(writes));
+    this.#table.register(batch);
   }
 
   /** Forgets commits at or below `horizonTau`; later snapshots older than it lose. */
   forgetBefore(horizonTau: number): void {
     checkTau(horizonTau, "horizon");
-    if (horizonTau < this.#horizonTau) {
+    const current = this.horizonTau;
+    if (horizonTau < current) {
       throw new AdjudicatorError(
         "horizon_backwards",
-        `horizon ${horizonTau} is behind the current ${this.#horizonTau}`,
+        `horizon ${horizonTau} is behind the current ${current}`,
       );
     }
-    this.#horizonTau = horizonTau;
     this.#table.forgetBefore(horizonTau);
   }
 
-  #take(ticket: Ticket): void {
-    if (this.#inFlight.get(ticket.id) !== ticket) {
-      throw new AdjudicatorError("unknown_ticket", `ticket ${ticket.id} is not in flight`);
-    }
-    this.#inFlight.delete(ticket.id);
+  /** Frees the conflict table (native memory at once); later calls throw. */
+  close(): void {
+    this.#table.close();
   }
+
+  /** Ticket ids of `tickets`, each in flight and named once. */
+  #checkTickets(tickets: readonly Ticket[]): Uint32Array {
+    const ids = tickets.length === 1 ? this.#settleTickets : new Uint32Array(tickets.length);
+    const seen = tickets.length === 1 ? null : new Set<number>();
+    for (let i = 0; i < tickets.length; i++) {
+      const ticket = tickets[i];
+      if (this.#inFlight.get(ticket.id) !== ticket || seen?.has(ticket.id) === true) {
+        throw new AdjudicatorError("unknown_ticket", `ticket ${ticket.id} is not in flight`);
+      }
+      seen?.add(ticket.id);
+      ids[i] = ticket.id;
+    }
+    return ids;
+  }
+}
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`adjudicator invariant broken: ${message}`);
 }

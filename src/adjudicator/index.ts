@@ -1,9 +1,16 @@
 /**
  * The adjudicator's public door: first-committer-wins conflict detection
- * under snapshot isolation (DESIGN §3, invariant 4), its swappable conflict
- * table, and the write-set limits.
+ * under snapshot isolation (DESIGN §3, invariant 4), its batch-shaped
+ * conflict table in two engines (native and the TypeScript twin), the batch
+ * format, and the write-set limits.
  */
-export { Adjudicator, AdjudicatorError, keySetOf } from "./adjudicator";
+export {
+  Adjudicator,
+  AdjudicatorError,
+  createConflictTable,
+  defaultConflictEngine,
+  keySetOf,
+} from "./adjudicator";
 export type {
   AdjudicatedWrite,
   AdjudicatorOptions,
@@ -11,8 +18,23 @@ export type {
   Ticket,
   TransactionToAdjudicate,
 } from "./adjudicator";
-export { JsConflictTable, keyString } from "./conflict-table";
-export type { ConflictReason, ConflictTable, KeyConflict, KeySet } from "./conflict-table";
+export { conflictReason, JsConflictTable, keyString } from "./conflict-table";
+export type { ConflictReason, ConflictTable, KeySet } from "./conflict-table";
+export {
+  checkBatch,
+  ConflictBatch,
+  ConflictVerdict,
+  conflict_batch_header_words,
+  conflict_batch_index_words_max,
+  conflict_batch_key_bytes_max,
+  conflict_batch_magic,
+  conflict_batch_txns_max,
+  conflict_key_bytes_max,
+  conflict_key_shared_bit,
+  conflict_tickets_max,
+} from "./conflict-batch";
+export type { ConflictEngine } from "./conflict-batch";
+export { NativeConflictTable } from "../native";
 export {
   default_write_set_limits,
   exceededLimit,
