@@ -2,15 +2,20 @@
  * The history checker's public door: checks a list-append history (Elle's
  * format) for the anomalies snapshot isolation forbids — G0, G1a/b/c,
  * G-single, G-nonadjacent, lost updates — and reports write skew (G2-item),
- * which it allows. See docs/checker.md.
+ * which it allows. The fault campaign (./campaign) produces such histories
+ * from a real cluster under crashes and stalls. See docs/checker.md.
  */
 export { checkHistory } from "./checker";
 export { parseHistory } from "./history";
 export { formatReport } from "./report";
 export { CheckError, type CheckErrorCode } from "./errors";
 export {
+  campaign_duration_ms_default,
+  parseDurationMs,
   registerCheckCommand,
+  runCampaignCommand,
   runCheckCommand,
+  type CampaignCommandOptions,
   exit_invalid,
   exit_unreadable,
   exit_valid,
@@ -36,3 +41,41 @@ export {
   type TxnRef,
   type Value,
 } from "./types";
+export {
+  AppendWorkload,
+  BankWorkload,
+  checkBank,
+  checkDurability,
+  commit_fail_sqlstates,
+  fault_kinds,
+  fault_modes,
+  final_process,
+  formatCampaignReport,
+  HistoryRecorder,
+  isFaultMode,
+  outcomeOfCommitTag,
+  outcomeOfError,
+  parseAppendList,
+  runCampaign,
+  seededRandom,
+  sqlStateOf,
+  sqlstate_outcome_unknown,
+  workload_kinds,
+  type BankCheckResult,
+  type BankOp,
+  type BankValue,
+  type BankViolation,
+  type CampaignOptions,
+  type CampaignResult,
+  type DurabilityResult,
+  type FaultEvent,
+  type FaultKind,
+  type FaultMode,
+  type GroupResult,
+  type LostAppend,
+  type RecordedOp,
+  type TxnCounts,
+  type TxnOutcome,
+  type TxnPhase,
+  type WorkloadKind,
+} from "./campaign";

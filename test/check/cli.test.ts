@@ -100,6 +100,20 @@ describe("ordo check (runCheckCommand)", () => {
     const check = program.commands.find((cmd) => cmd.name() === "check");
     assert.ok(check);
     const flags = check.options.map((o) => o.long);
-    assert.deepEqual(flags.sort(), ["--history", "--json", "--realtime"]);
+    assert.deepEqual(flags.sort(), [
+      "--accounts",
+      "--clients",
+      "--dir",
+      "--duration",
+      "--fault-interval",
+      "--faults",
+      "--history",
+      "--json",
+      "--out",
+      "--qps",
+      "--realtime",
+      "--seed",
+      "--workload",
+    ]);
   });
 });
