@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "ordo",
-      "sources": ["native/addon.cc", "native/crc32c.cc", "native/frame.cc", "native/crossbar.cc"],
+      "sources": ["native/addon.cc", "native/crc32c.cc", "native/frame.cc", "native/crossbar.cc", "native/records.cc", "native/conflict_table.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

@@ -11,8 +11,9 @@
  * into reused buffers after every release. Batches are encoded before timing.
  *
  * Run: node dist/bench/crossbar.js [records_per_run]
+ * `run(options)` returns the same figures as BenchRows for bench/native.ts.
  */
-import { PerformanceObserver, performance } from "node:perf_hooks";
+import { performance } from "node:perf_hooks";
 import {
   CrossbarMerge,
   encodeBatch,
@@ -21,6 +22,13 @@ import {
   type SubscriberConfig,
 } from "../src/crossbar";
 import { nativeAvailable } from "../src/native";
+import {
+  bench_seconds_default,
+  GcObserver,
+  gcFlush,
+  type BenchOptions,
+  type BenchRow,
+} from "./common";
 
 const journal_counts = [1, 4, 16, 40, 64];
 const records_per_run_default = 2_000_000;
@@ -29,17 +37,9 @@ const key_bytes = 8;
 const payload_bytes = 16;
 const subscriber_buffer_bytes = 64 * 1024 * 1024;
 const warmup_records = 200_000;
-const gc_flush_ms = 50;
-
-let gcCount = 0;
-let gcPauseMs = 0;
-const observer = new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) {
-    gcCount++;
-    gcPauseMs += entry.duration;
-  }
-});
-observer.observe({ entryTypes: ["gc"] });
+/** Journal counts and records per run of `run()`, sized for a quick side-by-side. */
+const run_journal_counts = [4, 64];
+const run_records_per_second = 400_000;
 
 /** xorshift32: deterministic keys without touching Math.random. */
 function rng(seed: number): () => number {
@@ -107,13 +107,13 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
-async function run(engine: EngineKind, w: Workload): Promise<RunResult> {
+async function runOnce(engine: EngineKind, w: Workload, gc: GcObserver): Promise<RunResult> {
   const merge = new CrossbarMerge({ journals: w.journals, subscribers, engine });
   const outs = subscribers.map(() => new Uint8Array(subscriber_buffer_bytes));
   const releaseMs = new Float64Array(w.batches.length);
-  await new Promise((resolve) => setTimeout(resolve, gc_flush_ms));
-  const gcCountBefore = gcCount;
-  const gcPauseBefore = gcPauseMs;
+  await gcFlush();
+  const gcCountBefore = gc.count;
+  const gcPauseBefore = gc.pauseMs;
   let released = 0;
   const start = performance.now();
   for (let r = 0; r < w.batches.length; r++) {
@@ -125,7 +125,7 @@ async function run(engine: EngineKind, w: Workload): Promise<RunResult> {
     for (let s = 0; s < subscribers.length; s++) merge.drainInto(s, outs[s]);
   }
   const elapsedMs = performance.now() - start;
-  await new Promise((resolve) => setTimeout(resolve, gc_flush_ms));
+  await gcFlush();
   merge.close();
   if (released !== w.records) throw new Error(`${engine}: released ${released} of ${w.records}`);
   releaseMs.sort();
@@ -133,8 +133,8 @@ async function run(engine: EngineKind, w: Workload): Promise<RunResult> {
     recordsPerSecond: (released / elapsedMs) * 1000,
     p50Ms: percentile(releaseMs, 0.5),
     p99Ms: percentile(releaseMs, 0.99),
-    gcCount: gcCount - gcCountBefore,
-    gcPauseMs: gcPauseMs - gcPauseBefore,
+    gcCount: gc.count - gcCountBefore,
+    gcPauseMs: gc.pauseMs - gcPauseBefore,
   };
 }
 
@@ -142,7 +142,44 @@ function fmtRate(perSecond: number): string {
   return `${(perSecond / 1e6).toFixed(2)} M/s`;
 }
 
+/**
+ * The merge+route workload for bench/native.ts: for 4 and 64 journals, each
+ * engine merges about `seconds` x 400k records (push + release + drain).
+ */
+export async function run(options: BenchOptions = {}): Promise<BenchRow[]> {
+  const seconds = options.seconds ?? bench_seconds_default;
+  const records = Math.max(batch_records * 64, Math.round(seconds * run_records_per_second));
+  const engines: EngineKind[] = nativeAvailable() ? ["native", "js"] : ["js"];
+  const gc = new GcObserver();
+  const rows: BenchRow[] = [];
+  try {
+    const warm = workload(4, warmup_records);
+    for (const engine of engines) await runOnce(engine, warm, gc);
+    for (const journals of run_journal_counts) {
+      const w = workload(journals, records);
+      for (const engine of engines) {
+        const r = await runOnce(engine, w, gc);
+        rows.push({
+          path: "crossbar",
+          workload: `merge+route ${journals} journals`,
+          engine,
+          opsPerSec: r.recordsPerSecond,
+          unit: "records",
+          p50Us: r.p50Ms * 1000,
+          p99Us: r.p99Ms * 1000,
+          gcCount: r.gcCount,
+          gcPauseMs: r.gcPauseMs,
+        });
+      }
+    }
+  } finally {
+    gc.disconnect();
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
+  const gc = new GcObserver();
   const recordsPerRun = Number(process.argv[2] ?? records_per_run_default);
   if (!Number.isInteger(recordsPerRun) || recordsPerRun <= 0)
     throw new Error("records_per_run must be a positive integer");
@@ -155,7 +192,7 @@ async function main(): Promise<void> {
     "(records/s covers push + release + drain; p50/p99 are per release call, one call per round)",
   );
   const warm = workload(4, warmup_records);
-  for (const engine of engines) await run(engine, warm);
+  for (const engine of engines) await runOnce(engine, warm, gc);
   const header = [
     "journals",
     "engine",
@@ -171,7 +208,7 @@ async function main(): Promise<void> {
   for (const journals of journal_counts) {
     const w = workload(journals, recordsPerRun);
     const results = new Map<EngineKind, RunResult>();
-    for (const engine of engines) results.set(engine, await run(engine, w));
+    for (const engine of engines) results.set(engine, await runOnce(engine, w, gc));
     const twin = results.get("js");
     for (const engine of engines) {
       const r = results.get(engine) as RunResult;
@@ -191,10 +228,12 @@ async function main(): Promise<void> {
       );
     }
   }
-  observer.disconnect();
+  gc.disconnect();
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -22,7 +22,7 @@ constexpr size_t frame_header_bytes = 12;
 constexpr uint32_t frame_payload_bytes_max = 16u * 1024u * 1024u;
 constexpr uint8_t protocol_version = 1;
 constexpr uint8_t frame_type_min = 1;  // COMMIT_REQUEST
-constexpr uint8_t frame_type_max = 5;  // PONG
+constexpr uint8_t frame_type_max = 11;  // VISIBLE
 
 // Rejection reasons, in the order a receiver checks them. The numeric values
 // cross the N-API boundary; src/native/index.ts maps them back to names.

@@ -39,3 +39,14 @@ export {
   type SubscriberConfig,
   type SubscriberState,
 } from "./format";
+export {
+  CrossbarService,
+  CrossbarServiceError,
+  subscription_buffer_bytes_default,
+  type CrossbarServiceOptions,
+  type DurableEntry,
+  type JournalReader,
+  type SubscriberSink,
+  type SubscriptionMode,
+  type SubscriptionOptions,
+} from "./service";

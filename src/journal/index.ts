@@ -16,3 +16,12 @@ export {
 export { JournalError, type JournalErrorCode } from "./errors";
 export type { Disk, DiskFile, DiskOpenMode } from "./disk";
 export { record_body_bytes_max } from "./record";
+export {
+  JournalSet,
+  journals_max,
+  mergeJournals,
+  type JournalSetListener,
+  type JournalSetOptions,
+  type JournalSetRecovery,
+  type MergedEntry,
+} from "./journal-set";

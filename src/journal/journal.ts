@@ -21,6 +21,10 @@
  *
  * The journal keeps no entries in memory, only one small descriptor per
  * segment (its durable length and tau range) so `readFrom` can skip segments.
+ *
+ * Records are encoded a batch at a time and scanned a chunk at a time by
+ * src/journal/record-buffer.ts, natively when the addon is loaded
+ * (`JournalOptions.engine`); both engines write and accept the same bytes.
  */
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock";
@@ -28,7 +32,6 @@ import type { Disk, DiskFile } from "./disk";
 import { JournalError } from "./errors";
 import {
   decodeSegmentHeader,
-  encodeRecords,
   encodeSegmentHeader,
   parseSegmentFileName,
   record_body_bytes_max,
@@ -37,8 +40,8 @@ import {
   segment_header_bytes,
   segmentFileName,
   txn_id_bytes,
-  type CommitRecord,
 } from "./record";
+import { defaultRecordEngine, RecordBatchEncoder, type RecordEngine } from "./record-buffer";
 import { RecordScanner } from "./scanner";
 
 export const journal_segment_bytes_default = 64 * 1024 * 1024;
@@ -72,6 +75,17 @@ export interface JournalOptions {
   segmentBytesMax?: number;
   /** Bytes per group-commit write (a larger single record is written alone). Default 4 MiB. */
   batchBytesMax?: number;
+  /**
+   * Who encodes and scans records: "native" (native/records.cc) or "js" (the
+   * TypeScript twin). Default: native when the addon is loaded.
+   */
+  engine?: RecordEngine;
+  /**
+   * Called once per group, after its fsync returned and before any of its
+   * appends resolves, with the group's entries in tau order (the crossbar's
+   * feed). It must not throw.
+   */
+  onDurable?: (entries: readonly JournalEntry[]) => void;
 }
 
 export interface JournalRecovery {
@@ -109,6 +123,9 @@ export class Journal {
   readonly #journalId: number;
   readonly #segmentBytesMax: number;
   readonly #batchBytesMax: number;
+  readonly #engine: RecordEngine;
+  /** Reused for every batch; its bytes are rewritten once the write of the last batch returned. */
+  readonly #encoder: RecordBatchEncoder;
 
   /** Every segment, oldest first; the last is the one being written. */
   readonly #segments: SegmentInfo[] = [];
@@ -121,6 +138,11 @@ export class Journal {
   #last = 0;
   /** Highest tau_commit whose fsync returned. */
   #durableTau = 0;
+  /** Lowest tau of the group being written and fsynced, 0 when none is. */
+  #inFlightFirstTau = 0;
+  /** Bytes of records queued or in flight: appended, not yet durable. */
+  #unsyncedBytes = 0;
+  readonly #onDurable: ((entries: readonly JournalEntry[]) => void) | undefined;
 
   #queue: Pending[] = [];
   #flushing = false;
@@ -137,6 +159,14 @@ export class Journal {
     this.#journalId = options.journalId ?? 0;
     this.#segmentBytesMax = options.segmentBytesMax ?? journal_segment_bytes_default;
     this.#batchBytesMax = options.batchBytesMax ?? journal_batch_bytes_default;
+    this.#engine = options.engine ?? defaultRecordEngine();
+    this.#encoder = new RecordBatchEncoder({ engine: this.#engine });
+    this.#onDurable = options.onDurable;
+  }
+
+  /** The record engine in use. */
+  get engine(): RecordEngine {
+    return this.#engine;
   }
 
   /** Opens (creating if needed) the journal in `options.dir`, replays it and cuts a torn tail. */
@@ -147,6 +177,7 @@ export class Journal {
       await journal.#replay();
     } catch (error) {
       await journal.#file?.close().catch(() => undefined);
+      journal.#encoder.close();
       if (error instanceof JournalError) throw error;
       throw new JournalError("io_failed", `cannot open ${options.dir}: ${String(error)}`, {
         cause: error,
@@ -163,6 +194,42 @@ export class Journal {
   /** Highest tau_commit assigned so far, durable or still waiting for its fsync. */
   get lastTau(): number {
     return this.#last;
+  }
+
+  /**
+   * The journal's promise W_j: no record with a tau at or below it will ever
+   * come from this journal that `onDurable` has not already listed. One below
+   * the lowest tau awaiting its fsync; with none in flight, the highest tau
+   * assigned or promised (`raiseWatermark`).
+   */
+  get promisedTau(): number {
+    return this.#inFlightFirstTau > 0 ? this.#inFlightFirstTau - 1 : this.#last;
+  }
+
+  /** True while a group is being written or fsynced. */
+  get syncing(): boolean {
+    return this.#inFlightFirstTau > 0;
+  }
+
+  /** Bytes of records appended but not yet durable (queued or in flight). */
+  get unsyncedBytes(): number {
+    return this.#unsyncedBytes;
+  }
+
+  /**
+   * Promises that every tau assigned from now on is above `tau` (a heartbeat
+   * of an idle journal). Raises `promisedTau` once nothing is in flight; the
+   * promise lives in memory only, so after a restart the caller raises it
+   * again from the clock (docs/replication.md §2).
+   */
+  raiseWatermark(tau: number): void {
+    if (!Number.isSafeInteger(tau) || tau < 0) {
+      throw new JournalError(
+        "invalid_argument",
+        `watermark must be a non-negative integer, got ${tau}`,
+      );
+    }
+    if (tau > this.#last) this.#last = tau;
   }
 
   /** What `open` found on disk. */
@@ -182,7 +249,9 @@ export class Journal {
     const invalid = checkAppend(entry);
     if (invalid !== undefined) return Promise.reject(new JournalError("invalid_argument", invalid));
     return new Promise<number>((resolve, reject) => {
-      this.#queue.push({ entry, bytes: recordBytes(entry.body.length), tau: 0, resolve, reject });
+      const bytes = recordBytes(entry.body.length);
+      this.#unsyncedBytes += bytes;
+      this.#queue.push({ entry, bytes, tau: 0, resolve, reject });
       if (!this.#flushing) {
         this.#flushing = true;
         void this.#flushLoop();
@@ -212,7 +281,10 @@ export class Journal {
       const lastTau = segment.durableLastTau;
       const file = await this.#openForRead(segment.path);
       try {
-        const scanner = new RecordScanner(file, segment_header_bytes, end);
+        const scanner = new RecordScanner(file, segment_header_bytes, end, {
+          engine: this.#engine,
+          lastTau: index > 0 ? this.#segments[index - 1]!.durableLastTau : 0,
+        });
         while (true) {
           const step = await scanner.next();
           if (step.kind === "end") break;
@@ -245,6 +317,7 @@ export class Journal {
     if (this.#flushing) await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     if (this.#closed) return;
     this.#closed = true;
+    this.#encoder.close();
     const file = this.#file;
     this.#file = undefined;
     if (file === undefined) return;
@@ -281,6 +354,7 @@ export class Journal {
   /** Assigns taus to `group`, writes it in batches, fsyncs once, then resolves it. */
   async #commitGroup(group: Pending[]): Promise<void> {
     for (const pending of group) pending.tau = this.#assignTau(pending.entry.tauStart);
+    this.#inFlightFirstTau = group[0]!.tau;
     try {
       let first = 0;
       while (first < group.length) {
@@ -300,6 +374,19 @@ export class Journal {
     }
     const lastTau = group[group.length - 1]!.tau;
     assert(this.#durableTau === lastTau, "group not durable after its fsync");
+    this.#inFlightFirstTau = 0;
+    for (const pending of group) this.#unsyncedBytes -= pending.bytes;
+    assert(this.#unsyncedBytes >= 0, "unsynced bytes below zero");
+    if (this.#onDurable !== undefined) {
+      this.#onDurable(
+        group.map((p) => ({
+          tauCommit: p.tau,
+          txnId: p.entry.txnId,
+          tauStart: p.entry.tauStart,
+          body: p.entry.body,
+        })),
+      );
+    }
     for (const pending of group) {
       // Invariant 1: never acknowledge a record that no returned fsync covers.
       assert(pending.tau <= this.#durableTau, "acknowledging a record before its fsync");
@@ -318,13 +405,11 @@ export class Journal {
   async #writeBatch(batch: Pending[], bytes: number): Promise<void> {
     const hasRecords = this.#writeOffset > segment_header_bytes;
     if (hasRecords && this.#writeOffset + bytes > this.#segmentBytesMax) await this.#rotate();
-    const records: CommitRecord[] = batch.map((p) => ({
-      tauCommit: p.tau,
-      txnId: p.entry.txnId,
-      tauStart: p.entry.tauStart,
-      body: p.entry.body,
-    }));
-    const encoded = encodeRecords(records);
+    const encoder = this.#encoder;
+    encoder.clear();
+    for (const p of batch) encoder.add(p.tau, p.entry.txnId, p.entry.tauStart, p.entry.body);
+    // The view is into the encoder's reused buffer: the write completes before the next encode.
+    const encoded = encoder.encode();
     assert(encoded.length === bytes, "batch length mismatch");
     const file = this.#requireFile();
     await file.write(this.#writeOffset, encoded);
@@ -500,30 +585,30 @@ export class Journal {
     }
   }
 
-  /** Scans a segment's records; returns where the valid data ends. */
+  /** Scans a segment's records, a chunk per step; returns where the valid data ends. */
   async #replayRecords(
     file: DiskFile,
     path: string,
     size: number,
     isLast: boolean,
   ): Promise<number> {
-    const scanner = new RecordScanner(file, segment_header_bytes, size);
+    const scanner = new RecordScanner(file, segment_header_bytes, size, {
+      engine: this.#engine,
+      lastTau: this.#last,
+    });
     while (true) {
-      const step = await scanner.next();
+      const step = await scanner.nextBatch();
       if (step.kind === "end") return size;
-      let problem: string | undefined;
-      if (step.kind === "bad") problem = step.reason;
-      else if (step.record.tauCommit <= this.#last) {
-        problem = `tau_commit ${step.record.tauCommit} not above ${this.#last}`;
-      }
-      if (problem !== undefined) {
-        if (!isLast)
-          throw new JournalError("corrupt", `${path} at byte ${step.offset}: ${problem}`);
+      if (step.kind === "bad") {
+        if (!isLast) {
+          throw new JournalError("corrupt", `${path} at byte ${step.offset}: ${step.reason}`);
+        }
         return step.offset;
       }
-      assert(step.kind === "record", "scanner step");
-      this.#last = step.record.tauCommit;
-      this.#recovery.entries++;
+      const { index } = step;
+      assert(index.count > 0 && index.lastTau > this.#last, "scanner batch");
+      this.#last = index.lastTau;
+      this.#recovery.entries += index.count;
     }
   }
 

@@ -25,6 +25,17 @@ import {
   type SubscriberConfig,
   type SubscriberState,
 } from "../crossbar/format";
+import {
+  checkBatch,
+  checkHorizon,
+  conflict_batch_header_words,
+  conflict_batch_magic,
+  conflict_key_bytes_max,
+  conflict_tickets_max,
+  ConflictVerdict,
+  TicketBook,
+  type ConflictBatch,
+} from "../adjudicator/conflict-batch";
 
 /** Stable codes of errors raised at the native boundary. */
 export type OrdoNativeErrorCode =
@@ -367,5 +378,272 @@ export class NativeCrossbar {
     this.#closed = true;
     this.#addon.crossbarClose(this.#handle);
     this.#handle = null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Journal record batches (native/records.{h,cc}); the public door is
+// src/journal/record-buffer.ts, whose TypeScript twin is its "js" engine.
+
+/** The record half of the addon's exports (native/addon.cc). Unchecked: use the wrappers. */
+export interface NativeBinding {
+  recordsEncoderOpen(initialBytes: number): unknown;
+  recordsEncode(
+    handle: unknown,
+    taus: Float64Array,
+    views: readonly Uint8Array[],
+    count: number,
+    out: Float64Array,
+  ): ArrayBuffer | undefined;
+  recordsEncoderClose(handle: unknown): void;
+  recordsDecode(buffer: Uint8Array, lastTau: number, out: Float64Array): number;
+  readonly recordsMetaWords: number;
+  readonly recordsRecordWords: number;
+  readonly recordsPayloadFixedBytes: number;
+  readonly recordsBodyBytesMax: number;
+}
+
+/** Layout shared with native/addon.cc and src/journal/record-buffer.ts. */
+export const records_meta_words = 6;
+export const records_record_words = 4;
+const records_payload_fixed_bytes = 37;
+const records_body_bytes_max = 32 * 1024 * 1024;
+const records_txn_id_bytes = 16;
+const records_tau_max = Number.MAX_SAFE_INTEGER;
+const records_batch_records_max = 1 << 20;
+const records_initial_bytes_max = 64 * 1024 * 1024;
+
+function recordsBinding(): NativeBinding {
+  const addon = requireBinding();
+  if (
+    addon.recordsMetaWords !== records_meta_words ||
+    addon.recordsRecordWords !== records_record_words ||
+    addon.recordsPayloadFixedBytes !== records_payload_fixed_bytes ||
+    addon.recordsBodyBytesMax !== records_body_bytes_max
+  ) {
+    throw new OrdoNativeError("ordo native addon is stale: its record constants differ", "unavailable");
+  }
+  return addon;
+}
+
+/**
+ * A native record batch encoder: the encoded bytes live in a block the addon
+ * owns (outside the V8 heap), lent to JavaScript as an external ArrayBuffer
+ * that stays valid after the encoder grows or closes. One native call per
+ * batch. Validates every argument first (the C++ side checks again).
+ */
+export class NativeRecordEncoder {
+  #handle: unknown;
+  #closed = false;
+  readonly #addon: NativeBinding;
+  readonly #out = new Float64Array(1);
+  #block: ArrayBuffer | null = null;
+
+  constructor(initialBytes: number) {
+    checkInteger(initialBytes, "initialBytes", 1, records_initial_bytes_max);
+    this.#addon = recordsBinding();
+    this.#handle = this.#addon.recordsEncoderOpen(initialBytes);
+  }
+
+  /**
+   * Encodes `count` records: taus[2i] = tau_commit, taus[2i+1] = tau_start,
+   * views[2i] = txn id (16 bytes), views[2i+1] = body. Returns a view of the
+   * encoded bytes, valid until the next encode.
+   */
+  encode(taus: Float64Array, views: readonly Uint8Array[], count: number): Uint8Array {
+    if (this.#closed) throw new OrdoNativeError("record encoder is closed", "closed");
+    checkInteger(count, "count", 0, records_batch_records_max);
+    if (!(taus instanceof Float64Array) || taus.length < 2 * count) {
+      throw new TypeError("taus must be a Float64Array of two numbers per record");
+    }
+    if (!Array.isArray(views) || views.length < 2 * count) {
+      throw new TypeError("views must be an array of a txn id and a body per record");
+    }
+    for (let i = 0; i < count; i++) {
+      checkInteger(taus[2 * i], "tau_commit", 1, records_tau_max);
+      checkInteger(taus[2 * i + 1], "tau_start", 0, records_tau_max);
+      const txnId = views[2 * i];
+      const body = views[2 * i + 1];
+      checkBytes(txnId, "txn id");
+      checkBytes(body, "body");
+      if (txnId.length !== records_txn_id_bytes) throw new RangeError("txn id must be 16 bytes");
+      if (body.length > records_body_bytes_max) throw new RangeError("body too large");
+    }
+    const lent = this.#addon.recordsEncode(this.#handle, taus, views, count, this.#out);
+    if (lent !== undefined) this.#block = lent;
+    const block = this.#block;
+    assertNative(block !== null, "no record block lent");
+    const length = this.#out[0];
+    assertNative(length <= block.byteLength, "encoded past the block");
+    return new Uint8Array(block, 0, length);
+  }
+
+  /** Frees the encoder; views it returned stay readable. Closing twice is fine. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#addon.recordsEncoderClose(this.#handle);
+    this.#handle = null;
+    this.#block = null;
+  }
+}
+
+/**
+ * Native twin of decodeRecordsJs (src/journal/record-buffer.ts): decodes
+ * `buffer` into `words` (records_meta_words, then records_record_words per
+ * record) and returns the record count.
+ */
+export function decodeRecordsNative(buffer: Uint8Array, lastTau: number, words: Float64Array): number {
+  checkBytes(buffer, "buffer");
+  checkInteger(lastTau, "lastTau", 0, records_tau_max);
+  if (!(words instanceof Float64Array) || words.length < records_meta_words + records_record_words) {
+    throw new TypeError("words must be a Float64Array with room for one record");
+  }
+  return recordsBinding().recordsDecode(buffer, lastTau, words);
+}
+
+// ---------------------------------------------------------------------------
+// Conflict table (native/conflict_table.{h,cc}); the public door is
+// src/adjudicator/, whose TypeScript twin is JsConflictTable in
+// src/adjudicator/conflict-table.ts. Batches use the format of
+// src/adjudicator/conflict-batch.ts (docs/adjudicator.md).
+
+/** The conflict table half of the addon's exports (native/addon.cc). Unchecked: use NativeConflictTable. */
+export interface NativeBinding {
+  conflictTableOpen(horizonTau: number): unknown;
+  conflictTableDetect(
+    handle: unknown,
+    index: Uint32Array,
+    taus: Float64Array,
+    keyBytes: Uint8Array,
+    verdicts: Uint8Array,
+    details: Uint32Array,
+    conflictTaus: Float64Array,
+  ): void;
+  conflictTableRegister(handle: unknown, index: Uint32Array, taus: Float64Array, keyBytes: Uint8Array): void;
+  conflictTableCommit(handle: unknown, tickets: Uint32Array, taus: Float64Array, count: number): void;
+  conflictTableAbort(handle: unknown, tickets: Uint32Array, count: number): void;
+  conflictTableForget(handle: unknown, horizonTau: number): void;
+  conflictTableState(handle: unknown, out: Float64Array): void;
+  conflictTableClose(handle: unknown): void;
+  readonly conflictBatchMagic: number;
+  readonly conflictBatchHeaderWords: number;
+  readonly conflictKeyBytesMax: number;
+  readonly conflictStateWords: number;
+}
+
+/** Layout of conflictTableState's output: keyCount, inFlightCount, horizonTau. */
+const conflict_state_words = 3;
+
+/**
+ * A native conflict table (implements src/adjudicator's ConflictTable): keys,
+ * entries and history live in native memory. Validates every argument before
+ * the native call (which checks again), mirrors ticket ids in a TicketBook so
+ * that unknown or repeated tickets are refused here first, owns the handle
+ * (`close()`; the addon also frees it on environment shutdown), and throws
+ * OrdoNativeError "closed" after close. One call per batch; no garbage.
+ */
+export class NativeConflictTable {
+  readonly engine = "native" as const;
+  #handle: unknown;
+  #closed = false;
+  readonly #addon: NativeBinding;
+  readonly #state = new Float64Array(conflict_state_words);
+  readonly #book = new TicketBook();
+
+  constructor(horizonTau: number = Number.MIN_SAFE_INTEGER) {
+    checkHorizon(horizonTau, Number.MIN_SAFE_INTEGER);
+    const addon = requireBinding();
+    if (
+      addon.conflictBatchMagic !== conflict_batch_magic ||
+      addon.conflictBatchHeaderWords !== conflict_batch_header_words ||
+      addon.conflictKeyBytesMax !== conflict_key_bytes_max ||
+      addon.conflictStateWords !== conflict_state_words
+    ) {
+      throw new OrdoNativeError("ordo native addon is stale: its conflict table constants differ", "unavailable");
+    }
+    this.#addon = addon;
+    this.#handle = addon.conflictTableOpen(horizonTau);
+  }
+
+  #open(): unknown {
+    if (this.#closed) throw new OrdoNativeError("conflict table is closed", "closed");
+    return this.#handle;
+  }
+
+  detect(batch: ConflictBatch): void {
+    const handle = this.#open();
+    const txnCount = checkBatch(batch);
+    if (this.#book.liveCount + txnCount > conflict_tickets_max) {
+      throw new RangeError("batch could exceed conflict_tickets_max in flight");
+    }
+    const { verdicts, details } = batch;
+    this.#addon.conflictTableDetect(
+      handle,
+      batch.index,
+      batch.taus,
+      batch.keyBytes,
+      verdicts,
+      details,
+      batch.conflictTaus,
+    );
+    for (let txn = 0; txn < txnCount; txn++) {
+      if (verdicts[txn] !== ConflictVerdict.Approved) continue;
+      const ticket = this.#book.allocate(batch.taus[txn]);
+      if (ticket !== details[txn]) {
+        throw new OrdoNativeError(`native ticket ${details[txn]} differs from ${ticket}`, "internal");
+      }
+    }
+  }
+
+  register(batch: ConflictBatch): void {
+    const handle = this.#open();
+    checkBatch(batch);
+    this.#addon.conflictTableRegister(handle, batch.index, batch.taus, batch.keyBytes);
+  }
+
+  commitBatch(tickets: Uint32Array, taus: Float64Array, count: number): void {
+    const handle = this.#open();
+    this.#book.check(tickets, taus, count);
+    this.#addon.conflictTableCommit(handle, tickets, taus, count);
+    for (let i = 0; i < count; i++) this.#book.release(tickets[i]);
+  }
+
+  abortBatch(tickets: Uint32Array, count: number): void {
+    const handle = this.#open();
+    this.#book.check(tickets, null, count);
+    this.#addon.conflictTableAbort(handle, tickets, count);
+    for (let i = 0; i < count; i++) this.#book.release(tickets[i]);
+  }
+
+  forgetBefore(horizonTau: number): void {
+    const handle = this.#open();
+    checkHorizon(horizonTau, this.horizonTau);
+    this.#addon.conflictTableForget(handle, horizonTau);
+  }
+
+  get keyCount(): number {
+    return this.#readState()[0];
+  }
+
+  get inFlightCount(): number {
+    return this.#readState()[1];
+  }
+
+  get horizonTau(): number {
+    return this.#readState()[2];
+  }
+
+  /** Frees the native table; later calls throw "closed". Closing twice is fine. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#addon.conflictTableClose(this.#handle);
+    this.#handle = null;
+  }
+
+  #readState(): Float64Array {
+    this.#addon.conflictTableState(this.#open(), this.#state);
+    return this.#state;
   }
 }

@@ -23,10 +23,16 @@ export const MessageType = {
   Error: 3,
   Ping: 4,
   Pong: 5,
+  Subscribe: 6,
+  Record: 7,
+  Watermark: 8,
+  Applied: 9,
+  WaitVisible: 10,
+  Visible: 11,
 } as const;
 
 const message_type_min = MessageType.CommitRequest;
-const message_type_max = MessageType.Pong;
+const message_type_max = MessageType.Visible;
 
 /** Byte offsets inside the header. */
 const header_length_at = 0;

@@ -1,7 +1,9 @@
 /**
  * Typed message payloads of the ordo wire protocol (docs/protocol.md):
- * COMMIT_REQUEST, COMMIT_REPLY, ERROR, PING and PONG, plus the journal's
- * commit body (a COMMIT_REQUEST without its request id).
+ * COMMIT_REQUEST, COMMIT_REPLY, ERROR, PING and PONG; the replication
+ * messages SUBSCRIBE, RECORD, WATERMARK, APPLIED, WAIT_VISIBLE and VISIBLE
+ * (docs/replication.md); plus the journal's commit body (a COMMIT_REQUEST
+ * without its request id) and the image of a DDL write (kind 7).
  *
  * Decoders reject, never trust: every length is checked against the bytes
  * left before anything is allocated, and a payload must decode exactly, with
@@ -19,6 +21,8 @@ export const WriteKind = {
   Lock: 4,
   UniqueKey: 5,
   SharedLock: 6,
+  /** A schema change of the table named by the key; the image is a DDL image. */
+  Ddl: 7,
 } as const;
 export type WriteKind = (typeof WriteKind)[keyof typeof WriteKind];
 
@@ -51,8 +55,21 @@ export interface Write {
   kind: WriteKind;
   /** Opaque conflict key, at least one byte. */
   key: Uint8Array;
-  /** New row image for kinds 1 and 2; empty for every other kind. */
+  /** New row image for kinds 1 and 2; a DDL image for kind 7; empty for every other kind. */
   image: Uint8Array;
+}
+
+/** The image of a DDL write (kind 7): what another QP needs to run the statement again. */
+export interface DdlImage {
+  searchPath: string;
+  role: string;
+  statement: string;
+}
+
+/** Keys `lo <= key < hi`, byte-wise; an empty `hi` has no upper bound. */
+export interface SubscribeRange {
+  lo: Uint8Array;
+  hi: Uint8Array;
 }
 
 /** What the journal stores for one commit: a COMMIT_REQUEST minus its request id. */
@@ -92,7 +109,62 @@ export interface Pong {
   nonce: bigint;
 }
 
-export type Message = CommitRequest | CommitReply | ErrorMessage | Ping | Pong;
+export interface Subscribe {
+  type: typeof MessageType.Subscribe;
+  /** The subscribing QP's system identifier; 0 for a subscriber that is not a QP. */
+  qpId: bigint;
+  /** Commits with tau_commit > fromTau are sent. */
+  fromTau: number;
+  /** At least one. */
+  ranges: SubscribeRange[];
+}
+
+/** One commit of the total order; `body` is a commit body (`decodeCommitBody`). */
+export interface RecordMessage {
+  type: typeof MessageType.Record;
+  tauCommit: number;
+  journalId: number;
+  /** txn_id, tau_start, write_count, writes: only the writes in the subscriber's ranges. */
+  body: Uint8Array;
+}
+
+export interface Watermark {
+  type: typeof MessageType.Watermark;
+  /** Every record with tau_commit <= tau has been sent. */
+  tau: number;
+  /** CLOCK_MONOTONIC microseconds of the sidecar's host until which the subscriber is live; 0: none. */
+  leaseUntilUs: number;
+}
+
+export interface Applied {
+  type: typeof MessageType.Applied;
+  tau: number;
+}
+
+export interface WaitVisible {
+  type: typeof MessageType.WaitVisible;
+  requestId: bigint;
+  tau: number;
+}
+
+export interface Visible {
+  type: typeof MessageType.Visible;
+  requestId: bigint;
+  tau: number;
+}
+
+export type Message =
+  | CommitRequest
+  | CommitReply
+  | ErrorMessage
+  | Ping
+  | Pong
+  | Subscribe
+  | RecordMessage
+  | Watermark
+  | Applied
+  | WaitVisible
+  | Visible;
 
 export type ProtocolErrorCode = FrameErrorCode | "invalid_message";
 
@@ -121,7 +193,7 @@ export function errorCodeFor(code: FrameErrorCode): ErrorCode {
   }
 }
 
-/** Whether kinds 1-5: keys that conflict with every other access to the same key. */
+/** Whether kinds 1-5 and 7: keys that conflict with every other access to the same key. */
 export function isWrittenKind(kind: WriteKind): boolean {
   return kind !== WriteKind.SharedLock;
 }
@@ -132,7 +204,7 @@ export function isRowKind(kind: WriteKind): boolean {
 }
 
 function isWriteKind(kind: number): kind is WriteKind {
-  return Number.isInteger(kind) && kind >= WriteKind.Insert && kind <= WriteKind.SharedLock;
+  return Number.isInteger(kind) && kind >= WriteKind.Insert && kind <= WriteKind.Ddl;
 }
 
 function isVerdict(verdict: number): verdict is Verdict {
@@ -144,7 +216,7 @@ function isErrorCode(code: number): code is ErrorCode {
 }
 
 function kindTakesImage(kind: WriteKind): boolean {
-  return kind === WriteKind.Insert || kind === WriteKind.Update;
+  return kind === WriteKind.Insert || kind === WriteKind.Update || kind === WriteKind.Ddl;
 }
 
 function invalid(message: string): never {
@@ -315,7 +387,7 @@ function checkTau(value: number, what: string): void {
 
 function checkWrite(write: Write, index: number): void {
   if (!isWriteKind(write.kind)) {
-    invalid(`write ${index}: kind ${write.kind} is not 1..6`);
+    invalid(`write ${index}: kind ${write.kind} is not 1..7`);
   }
   if (!(write.key instanceof Uint8Array) || write.key.length === 0) {
     invalid(`write ${index}: key must be at least one byte`);
@@ -325,6 +397,9 @@ function checkWrite(write: Write, index: number): void {
   }
   if (!kindTakesImage(write.kind) && write.image.length !== 0) {
     invalid(`write ${index}: kind ${write.kind} carries no image`);
+  }
+  if (write.kind === WriteKind.Ddl && !isDdlImage(write.image)) {
+    invalid(`write ${index}: a DDL write needs a DDL image`);
   }
 }
 
@@ -367,7 +442,7 @@ function readBody(reader: Reader): CommitBody {
   for (let index = 0; index < count; index++) {
     const kind = reader.u8(`write ${index} kind`);
     if (!isWriteKind(kind)) {
-      malformed(`write ${index}: kind ${kind} is not 1..6`);
+      malformed(`write ${index}: kind ${kind} is not 1..7`);
     }
     const key = reader.lengthPrefixed(`write ${index} key`);
     if (key.length === 0) {
@@ -377,9 +452,156 @@ function readBody(reader: Reader): CommitBody {
     if (!kindTakesImage(kind) && image.length !== 0) {
       malformed(`write ${index}: kind ${kind} carries an image`);
     }
+    if (kind === WriteKind.Ddl) decodeDdlImage(image);
     writes.push({ kind, key, image });
   }
   return { txnId, tauStart, writes };
+}
+
+/** The image of a DDL write: string search_path, string role, string statement. */
+export function encodeDdlImage(image: DdlImage): Uint8Array {
+  const parts = [image.searchPath, image.role, image.statement].map((part, index) => {
+    if (typeof part !== "string") invalid(`DDL image field ${index} must be a string`);
+    return utf8_encoder.encode(part);
+  });
+  const writer = new Writer(parts.reduce((size, part) => size + 4 + part.length, 0));
+  for (const part of parts) writer.lengthPrefixed(part);
+  return writer.finish();
+}
+
+export function decodeDdlImage(bytes: Uint8Array): DdlImage {
+  const reader = new Reader(bytes);
+  const searchPath = reader.string("DDL search_path");
+  const role = reader.string("DDL role");
+  const statement = reader.string("DDL statement");
+  reader.end("DDL image");
+  return { searchPath, role, statement };
+}
+
+function isDdlImage(bytes: Uint8Array): boolean {
+  try {
+    decodeDdlImage(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Bytes of a SUBSCRIBE range list entry without its keys: two u32 lengths. */
+const range_bytes_min = 8;
+
+function checkRanges(ranges: SubscribeRange[]): number {
+  if (!Array.isArray(ranges) || ranges.length === 0) invalid("SUBSCRIBE needs at least one range");
+  let size = 4;
+  ranges.forEach((range, index) => {
+    if (!(range.lo instanceof Uint8Array) || !(range.hi instanceof Uint8Array)) {
+      invalid(`range ${index}: lo and hi must be bytes`);
+    }
+    size += range_bytes_min + range.lo.length + range.hi.length;
+  });
+  return size;
+}
+
+function checkJournalId(value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    invalid(`journal_id must be a u32, got ${value}`);
+  }
+}
+
+/** Writes a message of types 6-11 (replication); undefined for the others. */
+function encodeReplication(message: Message): Uint8Array | undefined {
+  switch (message.type) {
+    case MessageType.Subscribe: {
+      checkU64(message.qpId, "qp_id");
+      checkTau(message.fromTau, "from_tau");
+      const writer = new Writer(8 + 8 + checkRanges(message.ranges));
+      writer.u64(message.qpId);
+      writer.i64(message.fromTau);
+      writer.u32(message.ranges.length);
+      for (const range of message.ranges) {
+        writer.lengthPrefixed(range.lo);
+        writer.lengthPrefixed(range.hi);
+      }
+      return writer.finish();
+    }
+    case MessageType.Record: {
+      checkTau(message.tauCommit, "tau_commit");
+      checkJournalId(message.journalId);
+      if (!(message.body instanceof Uint8Array)) invalid("RECORD body must be bytes");
+      const writer = new Writer(8 + 4 + message.body.length);
+      writer.i64(message.tauCommit);
+      writer.u32(message.journalId);
+      writer.raw(message.body);
+      return writer.finish();
+    }
+    case MessageType.Watermark: {
+      checkTau(message.tau, "tau");
+      checkTau(message.leaseUntilUs, "lease_until_us");
+      const writer = new Writer(16);
+      writer.i64(message.tau);
+      writer.i64(message.leaseUntilUs);
+      return writer.finish();
+    }
+    case MessageType.Applied: {
+      checkTau(message.tau, "tau");
+      const writer = new Writer(8);
+      writer.i64(message.tau);
+      return writer.finish();
+    }
+    case MessageType.WaitVisible:
+    case MessageType.Visible: {
+      checkU64(message.requestId, "request_id");
+      checkTau(message.tau, "tau");
+      const writer = new Writer(16);
+      writer.u64(message.requestId);
+      writer.i64(message.tau);
+      return writer.finish();
+    }
+  }
+  return undefined;
+}
+
+/** Reads a message of types 6-11 (replication); undefined for the others. */
+function decodeReplication(type: number, reader: Reader): Message | undefined {
+  switch (type) {
+    case MessageType.Subscribe: {
+      const qpId = reader.u64("qp_id");
+      const fromTau = reader.tau("from_tau");
+      const count = reader.u32("range_count");
+      if (count === 0) malformed("SUBSCRIBE needs at least one range");
+      if (count > Math.floor(reader.remaining / range_bytes_min)) {
+        malformed(`range_count ${count} does not fit in ${reader.remaining} bytes`);
+      }
+      const ranges: SubscribeRange[] = [];
+      for (let index = 0; index < count; index++) {
+        const lo = reader.lengthPrefixed(`range ${index} lo`);
+        const hi = reader.lengthPrefixed(`range ${index} hi`);
+        ranges.push({ lo, hi });
+      }
+      return { type: MessageType.Subscribe, qpId, fromTau, ranges };
+    }
+    case MessageType.Record: {
+      const tauCommit = reader.tau("tau_commit");
+      const journalId = reader.u32("journal_id");
+      const body = reader.raw(reader.remaining, "body");
+      decodeCommitBody(body);
+      return { type: MessageType.Record, tauCommit, journalId, body };
+    }
+    case MessageType.Watermark: {
+      const tau = reader.tau("tau");
+      const leaseUntilUs = reader.tau("lease_until_us");
+      return { type: MessageType.Watermark, tau, leaseUntilUs };
+    }
+    case MessageType.Applied:
+      return { type: MessageType.Applied, tau: reader.tau("tau") };
+    case MessageType.WaitVisible:
+    case MessageType.Visible: {
+      const requestId = reader.u64("request_id");
+      const tau = reader.tau("tau");
+      return { type, requestId, tau };
+    }
+  }
+  return undefined;
 }
 
 /** The journal body of a commit: txn_id, tau_start, write_count, writes (docs/sidecar.md). */
@@ -436,7 +658,10 @@ export function encodePayload(message: Message): Uint8Array {
       return writer.finish();
     }
   }
-  return invalid(`unknown message type ${(message as { type: unknown }).type}`);
+  return (
+    encodeReplication(message) ??
+    invalid(`unknown message type ${(message as { type: unknown }).type}`)
+  );
 }
 
 /** Encodes a whole frame: header and payload. */
@@ -478,7 +703,7 @@ export function decodeMessage(type: number, payload: Uint8Array): Message {
       message = { type: MessageType.Pong, nonce: reader.u64("nonce") };
       break;
     default:
-      return malformed(`unknown message type ${type}`);
+      message = decodeReplication(type, reader) ?? malformed(`unknown message type ${type}`);
   }
   reader.end(`message type ${type}`);
   return message;

@@ -3,6 +3,7 @@
  *
  *   node dist/src/sidecar/main.js --data-dir DIR --socket PATH
  *        [--max-frame-bytes N] [--max-connections N] [--socket-owner USER]
+ *        [--engine native|js] [--journals N]
  *
  * Opens the journal in DIR/journal, rebuilds the adjudicator from its recent
  * history, listens on PATH, then prints exactly one JSON line to stdout:
@@ -13,6 +14,9 @@
  */
 import fs from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
+import { defaultConflictEngine } from "../adjudicator";
+import type { ConflictEngine } from "../adjudicator";
+import { nativeAvailable } from "../native";
 import { frame_payload_bytes_max } from "../protocol";
 import { JsonLineLogger } from "./log";
 import type { Logger } from "./log";
@@ -47,11 +51,24 @@ export function resolveSocketOwner(spec: string): SocketOwner {
   throw new InvalidArgumentError(`no such user: ${spec}`);
 }
 
+/** The conflict table engine; native needs the built addon. */
+export function parseEngine(value: string): ConflictEngine {
+  if (value !== "native" && value !== "js") {
+    throw new InvalidArgumentError('must be "native" or "js"');
+  }
+  if (value === "native" && !nativeAvailable()) {
+    throw new InvalidArgumentError("the native addon is not loaded (build it with node-gyp)");
+  }
+  return value;
+}
+
 interface CliOptions {
+  engine: ConflictEngine;
   dataDir: string;
   socket: string;
   maxFrameBytes: number;
   maxConnections: number;
+  journals: number;
   socketOwner?: SocketOwner;
 }
 
@@ -72,6 +89,18 @@ async function main(): Promise<void> {
       "connections served at once",
       parseCount,
       connections_max_default,
+    )
+    .option(
+      "--engine <engine>",
+      "conflict table engine: native or js (default native when the addon is loaded)",
+      parseEngine,
+      defaultConflictEngine(),
+    )
+    .option(
+      "--journals <n>",
+      "journals to run (DIR/journal/0..N-1); each commit goes whole into one",
+      parseCount,
+      1,
     )
     .option(
       "--socket-owner <user>",
@@ -119,6 +148,8 @@ async function main(): Promise<void> {
     maxFrameBytes: cli.maxFrameBytes,
     maxConnections: cli.maxConnections,
     socketOwner: cli.socketOwner ?? null,
+    engine: cli.engine,
+    journals: cli.journals,
     logger,
     onFatal,
   });

@@ -14,6 +14,11 @@
  * ERROR unavailable and is closed) and at most `maxInFlightPerConnection`
  * commits in flight per connection (past it, the connection stops being
  * read until replies drain it).
+ *
+ * Replication (docs/replication.md): a connection that sends SUBSCRIBE
+ * becomes a subscription of `Replication` (its socket is the subscription's
+ * sink) and may then send only APPLIED and PING; WAIT_VISIBLE is answered
+ * VISIBLE by `Replication`. Without `replication` these are refused.
  */
 import fs from "node:fs";
 import net from "node:net";
@@ -28,9 +33,10 @@ import {
   ProtocolError,
   decodeMessage,
 } from "../protocol";
-import type { FrameErrorCode, Message } from "../protocol";
+import type { Applied, FrameErrorCode, Message, Subscribe, WaitVisible } from "../protocol";
 import type { Logger } from "./log";
 import type { Sidecar } from "./sidecar";
+import type { Replication, SubscriberLink } from "./subscriptions";
 
 export const connections_max_default = 1024;
 export const connection_in_flight_max_default = 256;
@@ -54,6 +60,8 @@ export interface SidecarServerOptions {
   maxInFlightPerConnection?: number;
   /** chown the socket and its directory to this user (when run as root for PostgreSQL). */
   socketOwner?: SocketOwner | null;
+  /** Subscriptions, leases and WAIT_VISIBLE; null: replication messages are refused. */
+  replication?: Replication | null;
 }
 
 export class SidecarServerError extends Error {
@@ -131,13 +139,15 @@ async function clearStaleSocket(socketPath: string): Promise<void> {
 }
 
 /** One client connection: its decoder, its in-flight count, its fate. */
-class Connection {
+class Connection implements SubscriberLink {
   readonly id: number;
   readonly #socket: net.Socket;
   readonly #server: SidecarServer;
   readonly #decoder: FrameDecoder;
   #inFlight = 0;
   #closing = false;
+  /** Sent SUBSCRIBE: from then on only APPLIED and PING are accepted. */
+  #subscribed = false;
 
   constructor(id: number, socket: net.Socket, server: SidecarServer, payloadBytesMax: number) {
     this.id = id;
@@ -148,6 +158,43 @@ class Connection {
 
   get closing(): boolean {
     return this.#closing;
+  }
+
+  // ---- SubscriberLink: the subscription's sink --------------------------------
+
+  get closed(): boolean {
+    return this.#closing || this.#socket.destroyed;
+  }
+
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  write(frame: Uint8Array): void {
+    if (this.closed) return;
+    this.#socket.write(frame);
+  }
+
+  onDrain(callback: () => void): void {
+    if (this.closed || this.#socket.writableLength === 0) {
+      callback();
+      return;
+    }
+    if (this.#socket.writableNeedDrain) {
+      let done = false;
+      const once = (): void => {
+        if (done) return;
+        done = true;
+        this.#socket.off("drain", once);
+        this.#socket.off("close", once);
+        callback();
+      };
+      this.#socket.on("drain", once);
+      this.#socket.on("close", once);
+      return;
+    }
+    // Below the socket's high-water mark no 'drain' comes: look again next turn.
+    setImmediate(() => this.onDrain(callback));
   }
 
   onData(chunk: Uint8Array): void {
@@ -203,6 +250,17 @@ class Connection {
   }
 
   #dispatch(message: Message): void {
+    if (
+      this.#subscribed &&
+      message.type !== MessageType.Applied &&
+      message.type !== MessageType.Ping
+    ) {
+      this.reject(
+        "malformed",
+        `a subscription may send only APPLIED and PING, not type ${message.type}`,
+      );
+      return;
+    }
     switch (message.type) {
       case MessageType.Ping:
         this.send(this.#server.sidecar.ping(message));
@@ -225,11 +283,52 @@ class Connection {
           },
         );
         return;
+      case MessageType.Subscribe:
+      case MessageType.Applied:
+      case MessageType.WaitVisible:
+        this.#replicate(message);
+        return;
       case MessageType.CommitReply:
       case MessageType.Error:
+      case MessageType.Record:
+      case MessageType.Watermark:
+      case MessageType.Visible:
         this.reject("malformed", `message type ${message.type} is not sent to the sidecar`);
         return;
     }
+  }
+
+  #replicate(message: Subscribe | Applied | WaitVisible): void {
+    const replication = this.#server.replication;
+    if (replication === null) {
+      this.sendAndClose({
+        type: MessageType.Error,
+        code: ErrorCode.Unavailable,
+        requestId: message.type === MessageType.WaitVisible ? message.requestId : 0n,
+        message: "replication is not running on this sidecar",
+      });
+      return;
+    }
+    try {
+      if (message.type === MessageType.Subscribe) {
+        if (this.#inFlight > 0) throw new Error("SUBSCRIBE with commits in flight");
+        replication.subscribe(this, message);
+        this.#subscribed = true;
+      } else if (message.type === MessageType.Applied) {
+        if (!this.#subscribed) throw new Error("APPLIED before SUBSCRIBE");
+        replication.applied(this, message);
+      } else {
+        replication.waitVisible(message, (reply) => this.send(reply));
+      }
+    } catch (error) {
+      this.reject("malformed", (error as Error).message);
+    }
+  }
+
+  /** The socket closed: a subscription ends here. */
+  closedBySocket(): void {
+    this.#closing = true;
+    if (this.#subscribed) this.#server.replication?.disconnected(this);
   }
 
   #settle(reply: Message): void {
@@ -248,6 +347,7 @@ export class SidecarServer {
   readonly payloadBytesMax: number;
   readonly maxConnections: number;
   readonly maxInFlightPerConnection: number;
+  readonly replication: Replication | null;
   readonly #owner: SocketOwner | null;
   readonly #server: net.Server;
   readonly #connections = new Set<Connection>();
@@ -277,6 +377,7 @@ export class SidecarServer {
       "maxInFlightPerConnection",
     );
     this.#owner = options.socketOwner ?? null;
+    this.replication = options.replication ?? null;
     this.#server = net.createServer((socket) => this.#accept(socket));
   }
 
@@ -337,6 +438,9 @@ export class SidecarServer {
     socket.on("error", (error) => {
       this.logger.log("debug", "connection_error", { connection: connection.id, error });
     });
-    socket.on("close", () => this.#connections.delete(connection));
+    socket.on("close", () => {
+      this.#connections.delete(connection);
+      connection.closedBySocket();
+    });
   }
 }

@@ -14,9 +14,16 @@
  * A transaction id seen again (a resend) gets the outcome of its first
  * submission instead of a conflict with itself, so a retried commit that is
  * durable is never reported as failed (invariant 7).
+ *
+ * Requests that arrive in the same event-loop turn are adjudicated together:
+ * `commit` queues the request and the first one of the turn schedules one
+ * flush (a microtask), which makes a single `adjudicateBatch` call — one
+ * crossing into the native conflict table for the whole batch. Order is
+ * arrival order, so an earlier approved request is in flight for later ones.
  */
 import type { Clock, TimerHandle, Timers } from "../clock";
-import type { Adjudicator, Ticket } from "../adjudicator";
+import { AdjudicatorError } from "../adjudicator";
+import type { Adjudicator, Decision, Ticket } from "../adjudicator";
 import { decodeCommitBody, encodeCommitBody, ErrorCode, MessageType, Verdict } from "../protocol";
 import type { CommitReply, CommitRequest, ErrorMessage, Ping, Pong } from "../protocol";
 import type { Logger } from "./log";
@@ -53,6 +60,13 @@ export interface SidecarOptions {
 }
 
 export type SidecarState = "running" | "stopping" | "stopped" | "failed";
+
+/** A request waiting for the turn's batch; null: the sidecar failed before it was decided. */
+interface QueuedRequest {
+  readonly request: CommitRequest;
+  readonly txn: string;
+  readonly resolve: (decision: Decision | null) => void;
+}
 
 type Outcome =
   | { readonly kind: "committed"; readonly tauCommit: number }
@@ -102,6 +116,11 @@ export class Sidecar {
   #state: SidecarState = "running";
   #horizonTimer: TimerHandle | null = null;
   #commits = 0;
+  /** Requests of this turn, adjudicated together by the scheduled flush. */
+  #queue: QueuedRequest[] = [];
+  /** Transaction ids in the queue, so a resend in the same turn waits for the first. */
+  readonly #queued = new Map<string, Promise<Decision | null>>();
+  #flushing: Promise<void> | null = null;
 
   constructor(options: SidecarOptions) {
     this.#journal = options.journal;
@@ -186,8 +205,27 @@ export class Sidecar {
     if (durable !== undefined) return this.#committedReply(request, durable);
     const inFlight = this.#pending.get(txn);
     if (inFlight !== undefined) return this.#reply(request, await inFlight);
+    const queued = this.#queued.get(txn);
+    if (queued !== undefined) {
+      await queued;
+      return this.commit(request);
+    }
 
-    const decision = this.#adjudicator.adjudicate(request);
+    if (!Number.isSafeInteger(request.tauStart)) {
+      // Refused alone, as the adjudicator would; the batch never sees it.
+      throw new AdjudicatorError(
+        "invalid_tau",
+        `tau_start ${request.tauStart} is not a safe integer`,
+      );
+    }
+    const decision = await this.#enqueue(request, txn);
+    if (decision === null) {
+      return this.#errorReply(
+        request,
+        ErrorCode.Unavailable,
+        "journal failed; commit outcome unknown",
+      );
+    }
     if (!decision.approved) {
       const verdict =
         decision.verdict === "limit_exceeded" ? Verdict.LimitExceeded : Verdict.Conflict;
@@ -199,8 +237,8 @@ export class Sidecar {
         detail: decision.detail,
       };
     }
-    const outcome = Promise.race([this.#append(request, decision.ticket), this.#failed]);
-    this.#pending.set(txn, outcome);
+    const outcome = this.#pending.get(txn);
+    assert(outcome !== undefined, "an approved commit is pending from its flush on");
     try {
       return this.#reply(request, await outcome);
     } finally {
@@ -212,8 +250,52 @@ export class Sidecar {
   async stop(): Promise<void> {
     if (this.#state === "running") this.#state = "stopping";
     this.#disarmHorizon();
+    if (this.#flushing !== null) await this.#flushing;
     await Promise.allSettled([...this.#pending.values()]);
     if (this.#state === "stopping") this.#state = "stopped";
+  }
+
+  #enqueue(request: CommitRequest, txn: string): Promise<Decision | null> {
+    const decided = new Promise<Decision | null>((resolve) => {
+      this.#queue.push({ request, txn, resolve });
+    });
+    this.#queued.set(txn, decided);
+    this.#flushing ??= Promise.resolve().then(() => {
+      this.#flushing = null;
+      this.#flush();
+    });
+    return decided;
+  }
+
+  /** Adjudicates the turn's requests in one batch; approved ones start their append. */
+  #flush(): void {
+    const items = this.#queue;
+    this.#queue = [];
+    for (const item of items) this.#queued.delete(item.txn);
+    if (this.#state === "failed") {
+      for (const item of items) item.resolve(null);
+      return;
+    }
+    let decisions: Decision[];
+    try {
+      decisions = this.#adjudicator.adjudicateBatch(items.map((item) => item.request));
+    } catch (error) {
+      // The adjudicator refused its own input: a bug. Stop like a failed journal.
+      this.#fail(error);
+      for (const item of items) item.resolve(null);
+      return;
+    }
+    for (let i = 0; i < items.length; i++) {
+      const decision = decisions[i];
+      if (decision.approved) {
+        const { request, txn } = items[i];
+        this.#pending.set(
+          txn,
+          Promise.race([this.#append(request, decision.ticket), this.#failed]),
+        );
+      }
+      items[i].resolve(decision);
+    }
   }
 
   async #append(request: CommitRequest, ticket: Ticket): Promise<Outcome> {

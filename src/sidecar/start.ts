@@ -1,23 +1,27 @@
 /**
- * Wires the sidecar together for a real host: the journal in DATA/journal on
- * the real disk, the adjudicator rebuilt from the journal's recent history,
- * the sans-I/O `Sidecar`, and the Unix-socket server. Used by the process
+ * Wires the sidecar together for a real host: N journals in DATA/journal/<j>
+ * on the real disk, the adjudicator rebuilt from all of their recent history
+ * (merged by tau), the sans-I/O `Sidecar`, the crossbar service with its
+ * subscriptions (`Replication`), and the Unix-socket server. Used by the process
  * entry (`main.ts`) and by tests that run a sidecar in-process.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { Clock, Timers } from "../clock";
 import { Adjudicator } from "../adjudicator";
+import type { ConflictEngine } from "../adjudicator";
 import { FsDisk } from "../io/fs-disk";
+import { MonotonicClock } from "../io/monotonic-clock";
 import { SystemClock, SystemTimers } from "../io/system-clock";
-import { Journal } from "../journal";
-import type { JournalRecovery } from "../journal";
+import { JournalSet } from "../journal";
+import type { JournalSetRecovery } from "../journal";
 import { nativeAvailable, realtimeMicros } from "../native";
 import { silent_logger } from "./log";
 import type { Logger } from "./log";
 import { SidecarServer } from "./server";
 import type { SocketOwner } from "./server";
 import { horizonAt, Sidecar } from "./sidecar";
+import { Replication } from "./subscriptions";
 
 export interface StartSidecarOptions {
   /** Durable state lives under it (DATA/journal). Created 0700 if missing. */
@@ -31,26 +35,53 @@ export interface StartSidecarOptions {
   clock?: Clock;
   timers?: Timers;
   logger?: Logger;
+  /** The adjudicator's conflict table: native (default when the addon is loaded) or the TypeScript twin. */
+  engine?: ConflictEngine;
   /** Called once if the journal fails; the process entry exits 1. Default: log only. */
   onFatal?: (error: unknown) => void;
+  /** Journals to run (default 1); each commit goes whole into one of them. */
+  journals?: number;
+  /** CLOCK_MONOTONIC for leases. Default: the real one. */
+  monotonic?: Clock;
+  /** Lease carried by each WATERMARK (default lease_us_default, 500 ms). */
+  leaseUs?: number;
+  /** A QP lagging the release point by more than this loses its lease (default 2 s). */
+  fenceAfterUs?: number;
+  /** Heartbeat of idle journals while there are subscriptions (default 1 ms). */
+  heartbeatIntervalUs?: number;
+  /** Bytes a live subscription may hold unsent before it moves to catch-up. */
+  subscriptionBufferBytesMax?: number;
+}
+
+/** One journal's recovery in the ready line. */
+export interface ReadyJournal {
+  journal: number;
+  lastTau: number;
+  recovered: number;
+  truncatedBytes: number;
 }
 
 export interface ReadyEvent {
   event: "ready";
   pid: number;
   socket: string;
+  /** All journals together. */
   journal: { lastTau: number; recovered: number; truncatedBytes: number };
+  /** Each journal. */
+  journals: ReadyJournal[];
 }
 
 export interface RunningSidecar {
   readonly socketPath: string;
   readonly journalDir: string;
-  readonly recovery: JournalRecovery;
+  readonly recovery: JournalSetRecovery;
   /** Journal entries replayed into the adjudicator (those newer than its horizon). */
   readonly replayed: number;
   readonly sidecar: Sidecar;
   readonly server: SidecarServer;
-  readonly journal: Journal;
+  /** Every journal (`readFrom` merges them by tau). */
+  readonly journal: JournalSet;
+  readonly replication: Replication;
   /** The line `main.ts` prints once listening. */
   readonly ready: ReadyEvent;
   /** Stops accepting, lets pending appends finish, closes the journal and removes the socket. */
@@ -77,11 +108,17 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   const journalDir = path.join(dataDir, "journal");
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
-  const journal = await Journal.open({ dir: journalDir, disk: new FsDisk(), clock });
+  const journal = await JournalSet.open({
+    dir: journalDir,
+    disk: new FsDisk(),
+    clock,
+    journals: options.journals ?? 1,
+  });
+  let replication: Replication | null = null;
   let server: SidecarServer | null = null;
   try {
     const horizon = horizonAt(clock.nowMicros());
-    const adjudicator = new Adjudicator({ horizonTau: horizon });
+    const adjudicator = new Adjudicator({ horizonTau: horizon, engine: options.engine });
     let fatal = false;
     const sidecar = new Sidecar({
       journal,
@@ -96,6 +133,16 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       },
     });
     const replayed = await sidecar.recover(journal.readFrom(Math.max(0, horizon)));
+    replication = new Replication({
+      journals: journal,
+      monotonic: options.monotonic ?? new MonotonicClock(),
+      timers,
+      logger,
+      leaseUs: options.leaseUs,
+      fenceAfterUs: options.fenceAfterUs,
+      heartbeatIntervalUs: options.heartbeatIntervalUs,
+      subscriptionBufferBytesMax: options.subscriptionBufferBytesMax,
+    });
     server = await SidecarServer.listen({
       socketPath: options.socketPath,
       sidecar,
@@ -104,26 +151,36 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       maxConnections: options.maxConnections,
       maxInFlightPerConnection: options.maxInFlightPerConnection,
       socketOwner: options.socketOwner ?? null,
+      replication,
     });
     sidecar.start();
-    const recovery = journal.recovery;
+    const recovery = journal.recovery();
     const ready: ReadyEvent = {
       event: "ready",
       pid: process.pid,
       socket: server.socketPath,
       journal: {
-        lastTau: journal.lastTau,
+        lastTau: recovery.lastTau,
         recovered: recovery.entries,
         truncatedBytes: recovery.truncatedBytes,
       },
+      journals: recovery.journals.map((r) => ({
+        journal: r.journal,
+        lastTau: r.lastTau,
+        recovered: r.entries,
+        truncatedBytes: r.truncatedBytes,
+      })),
     };
     logger.log("info", "recovered", { ...recovery, replayed, horizon });
     const listening = server;
+    const replicating = replication;
     let closing: Promise<void> | null = null;
     const close = async (): Promise<void> => {
       listening.stopAccepting();
       await sidecar.stop();
       await listening.close();
+      replicating.close();
+      adjudicator.close();
       try {
         await journal.close();
       } catch (error) {
@@ -138,11 +195,13 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       sidecar,
       server: listening,
       journal,
+      replication: replicating,
       ready,
       close: () => (closing ??= close()),
     };
   } catch (error) {
     await server?.close().catch(() => undefined);
+    replication?.close();
     await journal.close().catch(() => undefined);
     throw error;
   }

@@ -2,6 +2,7 @@
  * Tests for src/journal/journal.ts against real files and real fsyncs in a
  * temporary directory: durability and order across reopen, group commit,
  * torn-tail recovery, corruption, fsync failure, rotation and readFrom.
+ * Every test runs with both record engines (src/journal/record-buffer.ts).
  */
 import { strict as assert } from "node:assert";
 import { promises as fsp } from "node:fs";
@@ -17,6 +18,8 @@ import {
   type JournalOptions,
 } from "../../src/journal";
 import { recordBytes, segment_header_bytes, segmentFileName } from "../../src/journal/record";
+import type { RecordEngine } from "../../src/journal/record-buffer";
+import { nativeAvailable } from "../../src/native";
 import { TestDisk } from "./test-disk";
 
 const clock_start_us = 1_700_000_000_000_000;
@@ -59,351 +62,363 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<voi
   });
 }
 
-describe("journal", () => {
-  let dir: string;
-  let clock: ManualClock;
-  const open = (extra: Partial<JournalOptions> = {}): Promise<Journal> =>
-    Journal.open({ dir, disk: new FsDisk(), clock, ...extra });
-  const segmentPath = (seq: number): string => join(dir, segmentFileName(seq));
+/** Both engines when the addon is built (test/native fails when it is not). */
+const engines: RecordEngine[] = nativeAvailable() ? ["native", "js"] : ["js"];
 
-  beforeEach(async () => {
-    dir = join(await fsp.mkdtemp(join(tmpdir(), "ordo-journal-")), "j");
-    clock = new ManualClock(clock_start_us);
-  });
+for (const engine of engines)
+  describe(`journal (${engine} records)`, () => {
+    let dir: string;
+    let clock: ManualClock;
+    const open = (extra: Partial<JournalOptions> = {}): Promise<Journal> =>
+      Journal.open({ dir, disk: new FsDisk(), clock, engine, ...extra });
+    const segmentPath = (seq: number): string => join(dir, segmentFileName(seq));
 
-  afterEach(async () => {
-    await fsp.rm(join(dir, ".."), { recursive: true, force: true });
-  });
-
-  it("assigns increasing taus above tau_start and the clock, and keeps them across reopen", async () => {
-    const journal = await open();
-    assert.equal(journal.watermark, 0);
-    assert.deepEqual(journal.recovery, { segments: 0, entries: 0, truncatedBytes: 0, lastTau: 0 });
-    const appends: JournalAppend[] = [];
-    const taus: number[] = [];
-    for (let i = 0; i < 30; i++) {
-      // Some transactions started "in the future" relative to this clock.
-      const tauStart = i % 5 === 0 ? clock.nowMicros() + 500 : clock.nowMicros() - 10;
-      const e = entry(i, 5 + i, tauStart);
-      appends.push(e);
-      const clockBefore = clock.nowMicros();
-      const tau = await journal.append(e);
-      assert.ok(tau > e.tauStart, "tau_commit above tau_start");
-      assert.ok(tau >= clockBefore, "tau_commit not below the clock");
-      if (taus.length > 0) assert.ok(tau > taus[taus.length - 1]!, "strictly increasing");
-      assert.ok(journal.watermark >= tau);
-      taus.push(tau);
-      if (i % 3 === 0) clock.advance(7);
-    }
-    assert.equal(journal.watermark, taus[taus.length - 1]);
-    await journal.close();
-
-    const reopened = await open();
-    assert.deepEqual(reopened.recovery, {
-      segments: 1,
-      entries: 30,
-      truncatedBytes: 0,
-      lastTau: taus[taus.length - 1],
+    beforeEach(async () => {
+      dir = join(await fsp.mkdtemp(join(tmpdir(), "ordo-journal-")), "j");
+      clock = new ManualClock(clock_start_us);
     });
-    assert.equal(reopened.watermark, taus[taus.length - 1]);
-    const read = await readAll(reopened);
-    assert.equal(read.length, 30);
-    read.forEach((e, i) => assertSameEntry(e, appends[i]!, taus[i]!));
-    const tail = await readAll(reopened, taus[19]!);
-    assert.deepEqual(
-      tail.map((e) => e.tauCommit),
-      taus.slice(20),
-    );
-    await reopened.close();
-  });
 
-  it("covers many concurrent appends with few fsyncs", async () => {
-    const disk = new TestDisk(new FsDisk());
-    const journal = await open({ disk });
-    const before = disk.syncs;
-    const count = 200;
-    const taus = await Promise.all(
-      Array.from({ length: count }, (_, i) => journal.append(entry(i))),
-    );
-    const fsyncs = disk.syncs - before;
-    assert.ok(fsyncs >= 1 && fsyncs <= count / 20, `${fsyncs} fsyncs for ${count} appends`);
-    for (let i = 1; i < count; i++) assert.ok(taus[i]! > taus[i - 1]!, "arrival order kept");
-    // Appends that arrive while an fsync is in flight share the next one.
-    const first = journal.append(entry(1000));
-    await Promise.resolve();
-    await Promise.resolve();
-    const more = Array.from({ length: 50 }, (_, i) => journal.append(entry(2000 + i)));
-    await Promise.all([first, ...more]);
-    assert.ok(disk.syncs - before - fsyncs <= 3, "late arrivals batched");
-    await journal.close();
-  });
-
-  it("resolves no append before the fsync covering it returned", async () => {
-    const disk = new TestDisk(new FsDisk());
-    const journal = await open({ disk });
-    let release!: () => void;
-    disk.syncGate = new Promise<void>((resolve) => (release = resolve));
-    const durableAt = new Map<number, number>();
-    let durable = segment_header_bytes;
-    disk.onSynced = (_path, bytes) => (durable = bytes);
-    const resolved: number[] = [];
-    const appends = Array.from({ length: 40 }, (_, i) => entry(i, 1 + i * 3));
-    const promises = appends.map((e) =>
-      journal.append(e).then((tau) => {
-        resolved.push(tau);
-        durableAt.set(tau, durable);
-        return tau;
-      }),
-    );
-    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(resolved.length, 0, "resolved while its fsync was held");
-    assert.equal(journal.watermark, 0, "watermark published before fsync");
-    release();
-    disk.syncGate = undefined;
-    const taus = await Promise.all(promises);
-    // Each record must lie entirely within the bytes the last returned fsync covered.
-    let end = segment_header_bytes;
-    taus.forEach((tau, i) => {
-      end += recordBytes(appends[i]!.body.length);
-      assert.ok(durableAt.get(tau)! >= end, `tau ${tau} acknowledged before its bytes were synced`);
+    afterEach(async () => {
+      await fsp.rm(join(dir, ".."), { recursive: true, force: true });
     });
-    await journal.close();
-  });
 
-  it("close waits for pending appends, then refuses new ones", async () => {
-    const journal = await open();
-    const pending = Array.from({ length: 10 }, (_, i) => journal.append(entry(i)));
-    await journal.close();
-    const taus = await Promise.all(pending);
-    assert.equal(taus.length, 10);
-    await rejectsWith(journal.append(entry(99)), "closed");
-    await journal.close();
-    const reopened = await open();
-    assert.equal((await readAll(reopened)).length, 10);
-    await reopened.close();
-  });
-
-  it("rejects invalid appends and options", async () => {
-    const journal = await open();
-    await rejectsWith(
-      journal.append({ ...entry(1), txnId: new Uint8Array(15) }),
-      "invalid_argument",
-    );
-    await rejectsWith(journal.append({ ...entry(1), tauStart: -1 }), "invalid_argument");
-    await rejectsWith(journal.append({ ...entry(1), tauStart: 1.5 }), "invalid_argument");
-    await assert.rejects(() => journal.readFrom(-1)[Symbol.asyncIterator]().next(), JournalError);
-    await journal.close();
-    await rejectsWith(open({ segmentBytesMax: 10 }), "invalid_argument");
-    await rejectsWith(open({ journalId: -1 }), "invalid_argument");
-  });
-
-  describe("torn tail", () => {
-    async function writeFive(): Promise<{ taus: number[]; appends: JournalAppend[] }> {
+    it("assigns increasing taus above tau_start and the clock, and keeps them across reopen", async () => {
       const journal = await open();
-      const appends = Array.from({ length: 5 }, (_, i) => entry(i, 20));
+      assert.equal(journal.watermark, 0);
+      assert.deepEqual(journal.recovery, {
+        segments: 0,
+        entries: 0,
+        truncatedBytes: 0,
+        lastTau: 0,
+      });
+      const appends: JournalAppend[] = [];
       const taus: number[] = [];
-      for (const e of appends) taus.push(await journal.append(e));
+      for (let i = 0; i < 30; i++) {
+        // Some transactions started "in the future" relative to this clock.
+        const tauStart = i % 5 === 0 ? clock.nowMicros() + 500 : clock.nowMicros() - 10;
+        const e = entry(i, 5 + i, tauStart);
+        appends.push(e);
+        const clockBefore = clock.nowMicros();
+        const tau = await journal.append(e);
+        assert.ok(tau > e.tauStart, "tau_commit above tau_start");
+        assert.ok(tau >= clockBefore, "tau_commit not below the clock");
+        if (taus.length > 0) assert.ok(tau > taus[taus.length - 1]!, "strictly increasing");
+        assert.ok(journal.watermark >= tau);
+        taus.push(tau);
+        if (i % 3 === 0) clock.advance(7);
+      }
+      assert.equal(journal.watermark, taus[taus.length - 1]);
       await journal.close();
-      return { taus, appends };
-    }
 
-    async function recoverAndContinue(
-      expected: { taus: number[]; appends: JournalAppend[] },
-      keep: number,
-    ): Promise<void> {
+      const reopened = await open();
+      assert.deepEqual(reopened.recovery, {
+        segments: 1,
+        entries: 30,
+        truncatedBytes: 0,
+        lastTau: taus[taus.length - 1],
+      });
+      assert.equal(reopened.watermark, taus[taus.length - 1]);
+      const read = await readAll(reopened);
+      assert.equal(read.length, 30);
+      read.forEach((e, i) => assertSameEntry(e, appends[i]!, taus[i]!));
+      const tail = await readAll(reopened, taus[19]!);
+      assert.deepEqual(
+        tail.map((e) => e.tauCommit),
+        taus.slice(20),
+      );
+      await reopened.close();
+    });
+
+    it("covers many concurrent appends with few fsyncs", async () => {
+      const disk = new TestDisk(new FsDisk());
+      const journal = await open({ disk });
+      const before = disk.syncs;
+      const count = 200;
+      const taus = await Promise.all(
+        Array.from({ length: count }, (_, i) => journal.append(entry(i))),
+      );
+      const fsyncs = disk.syncs - before;
+      assert.ok(fsyncs >= 1 && fsyncs <= count / 20, `${fsyncs} fsyncs for ${count} appends`);
+      for (let i = 1; i < count; i++) assert.ok(taus[i]! > taus[i - 1]!, "arrival order kept");
+      // Appends that arrive while an fsync is in flight share the next one.
+      const first = journal.append(entry(1000));
+      await Promise.resolve();
+      await Promise.resolve();
+      const more = Array.from({ length: 50 }, (_, i) => journal.append(entry(2000 + i)));
+      await Promise.all([first, ...more]);
+      assert.ok(disk.syncs - before - fsyncs <= 3, "late arrivals batched");
+      await journal.close();
+    });
+
+    it("resolves no append before the fsync covering it returned", async () => {
+      const disk = new TestDisk(new FsDisk());
+      const journal = await open({ disk });
+      let release!: () => void;
+      disk.syncGate = new Promise<void>((resolve) => (release = resolve));
+      const durableAt = new Map<number, number>();
+      let durable = segment_header_bytes;
+      disk.onSynced = (_path, bytes) => (durable = bytes);
+      const resolved: number[] = [];
+      const appends = Array.from({ length: 40 }, (_, i) => entry(i, 1 + i * 3));
+      const promises = appends.map((e) =>
+        journal.append(e).then((tau) => {
+          resolved.push(tau);
+          durableAt.set(tau, durable);
+          return tau;
+        }),
+      );
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(resolved.length, 0, "resolved while its fsync was held");
+      assert.equal(journal.watermark, 0, "watermark published before fsync");
+      release();
+      disk.syncGate = undefined;
+      const taus = await Promise.all(promises);
+      // Each record must lie entirely within the bytes the last returned fsync covered.
+      let end = segment_header_bytes;
+      taus.forEach((tau, i) => {
+        end += recordBytes(appends[i]!.body.length);
+        assert.ok(
+          durableAt.get(tau)! >= end,
+          `tau ${tau} acknowledged before its bytes were synced`,
+        );
+      });
+      await journal.close();
+    });
+
+    it("close waits for pending appends, then refuses new ones", async () => {
       const journal = await open();
-      assert.ok(journal.recovery.truncatedBytes > 0, "torn bytes reported");
-      assert.equal(journal.recovery.entries, keep);
-      const read = await readAll(journal);
-      assert.equal(read.length, keep);
-      read.forEach((e, i) => assertSameEntry(e, expected.appends[i]!, expected.taus[i]!));
-      const next = entry(100, 33);
-      const tau = await journal.append(next);
-      assert.ok(tau > expected.taus[keep - 1]!);
+      const pending = Array.from({ length: 10 }, (_, i) => journal.append(entry(i)));
       await journal.close();
-      const again = await open();
-      assert.equal(again.recovery.truncatedBytes, 0);
-      const all = await readAll(again);
-      assert.equal(all.length, keep + 1);
-      assertSameEntry(all[keep]!, next, tau);
-      await again.close();
-    }
-
-    it("cuts garbage after the last record", async () => {
-      const written = await writeFive();
-      await fsp.appendFile(segmentPath(1), Buffer.from("this is not a record at all"));
-      await recoverAndContinue(written, 5);
+      const taus = await Promise.all(pending);
+      assert.equal(taus.length, 10);
+      await rejectsWith(journal.append(entry(99)), "closed");
+      await journal.close();
+      const reopened = await open();
+      assert.equal((await readAll(reopened)).length, 10);
+      await reopened.close();
     });
 
-    it("cuts a record torn in half", async () => {
-      const written = await writeFive();
-      const size = (await fsp.stat(segmentPath(1))).size;
-      await fsp.truncate(segmentPath(1), size - Math.floor(recordBytes(20) / 2));
-      await recoverAndContinue(written, 4);
+    it("rejects invalid appends and options", async () => {
+      const journal = await open();
+      await rejectsWith(
+        journal.append({ ...entry(1), txnId: new Uint8Array(15) }),
+        "invalid_argument",
+      );
+      await rejectsWith(journal.append({ ...entry(1), tauStart: -1 }), "invalid_argument");
+      await rejectsWith(journal.append({ ...entry(1), tauStart: 1.5 }), "invalid_argument");
+      await assert.rejects(() => journal.readFrom(-1)[Symbol.asyncIterator]().next(), JournalError);
+      await journal.close();
+      await rejectsWith(open({ segmentBytesMax: 10 }), "invalid_argument");
+      await rejectsWith(open({ journalId: -1 }), "invalid_argument");
     });
 
-    it("cuts a last record with a flipped byte", async () => {
-      const written = await writeFive();
-      const file = await fsp.open(segmentPath(1), "r+");
-      const size = (await file.stat()).size;
-      const at = size - 5;
-      const byte = Buffer.alloc(1);
-      await file.read(byte, 0, 1, at);
-      byte[0] = byte[0]! ^ 0x40;
-      await file.write(byte, 0, 1, at);
-      await file.close();
-      await recoverAndContinue(written, 4);
+    describe("torn tail", () => {
+      async function writeFive(): Promise<{ taus: number[]; appends: JournalAppend[] }> {
+        const journal = await open();
+        const appends = Array.from({ length: 5 }, (_, i) => entry(i, 20));
+        const taus: number[] = [];
+        for (const e of appends) taus.push(await journal.append(e));
+        await journal.close();
+        return { taus, appends };
+      }
+
+      async function recoverAndContinue(
+        expected: { taus: number[]; appends: JournalAppend[] },
+        keep: number,
+      ): Promise<void> {
+        const journal = await open();
+        assert.ok(journal.recovery.truncatedBytes > 0, "torn bytes reported");
+        assert.equal(journal.recovery.entries, keep);
+        const read = await readAll(journal);
+        assert.equal(read.length, keep);
+        read.forEach((e, i) => assertSameEntry(e, expected.appends[i]!, expected.taus[i]!));
+        const next = entry(100, 33);
+        const tau = await journal.append(next);
+        assert.ok(tau > expected.taus[keep - 1]!);
+        await journal.close();
+        const again = await open();
+        assert.equal(again.recovery.truncatedBytes, 0);
+        const all = await readAll(again);
+        assert.equal(all.length, keep + 1);
+        assertSameEntry(all[keep]!, next, tau);
+        await again.close();
+      }
+
+      it("cuts garbage after the last record", async () => {
+        const written = await writeFive();
+        await fsp.appendFile(segmentPath(1), Buffer.from("this is not a record at all"));
+        await recoverAndContinue(written, 5);
+      });
+
+      it("cuts a record torn in half", async () => {
+        const written = await writeFive();
+        const size = (await fsp.stat(segmentPath(1))).size;
+        await fsp.truncate(segmentPath(1), size - Math.floor(recordBytes(20) / 2));
+        await recoverAndContinue(written, 4);
+      });
+
+      it("cuts a last record with a flipped byte", async () => {
+        const written = await writeFive();
+        const file = await fsp.open(segmentPath(1), "r+");
+        const size = (await file.stat()).size;
+        const at = size - 5;
+        const byte = Buffer.alloc(1);
+        await file.read(byte, 0, 1, at);
+        byte[0] = byte[0]! ^ 0x40;
+        await file.write(byte, 0, 1, at);
+        await file.close();
+        await recoverAndContinue(written, 4);
+      });
+
+      it("rewrites a last segment whose header was torn", async () => {
+        const journal = await open({ segmentBytesMax: 256 });
+        const taus: number[] = [];
+        for (let i = 0; i < 6; i++) taus.push(await journal.append(entry(i, 40)));
+        await journal.close();
+        const names = (await fsp.readdir(dir)).sort();
+        assert.ok(names.length >= 2);
+        const nextSeq = names.length + 1;
+        await fsp.writeFile(segmentPath(nextSeq), Buffer.from("ORDOJ"));
+        const reopened = await open({ segmentBytesMax: 256 });
+        assert.equal(reopened.recovery.truncatedBytes, 5);
+        assert.equal(reopened.recovery.entries, 6);
+        const tau = await reopened.append(entry(7, 40));
+        assert.ok(tau > taus[5]!);
+        await reopened.close();
+        const again = await open({ segmentBytesMax: 256 });
+        assert.equal((await readAll(again)).length, 7);
+        await again.close();
+      });
     });
 
-    it("rewrites a last segment whose header was torn", async () => {
+    it("reports corruption in a segment that is not the last", async () => {
       const journal = await open({ segmentBytesMax: 256 });
+      for (let i = 0; i < 10; i++) await journal.append(entry(i, 40));
+      await journal.close();
+      assert.ok((await fsp.readdir(dir)).length >= 3);
+      const file = await fsp.open(segmentPath(1), "r+");
+      await file.write(Buffer.from([0xff]), 0, 1, segment_header_bytes + 20);
+      await file.close();
+      await rejectsWith(open({ segmentBytesMax: 256 }), "corrupt");
+    });
+
+    it("reports a missing segment and a foreign journal id", async () => {
+      const journal = await open({ segmentBytesMax: 256 });
+      for (let i = 0; i < 10; i++) await journal.append(entry(i, 40));
+      await journal.close();
+      await rejectsWith(open({ segmentBytesMax: 256, journalId: 7 }), "corrupt");
+      await fsp.rm(segmentPath(2));
+      await rejectsWith(open({ segmentBytesMax: 256 }), "corrupt");
+    });
+
+    it("fails every pending and later append after an fsync failure", async () => {
+      const disk = new TestDisk(new FsDisk());
+      const journal = await open({ disk });
+      const good = await journal.append(entry(0));
+      let release!: () => void;
+      disk.syncGate = new Promise<void>((resolve) => (release = resolve));
+      disk.failSyncs = true;
+      const inFlight = journal.append(entry(1));
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+      const queued = Array.from({ length: 5 }, (_, i) => journal.append(entry(10 + i)));
+      release();
+      await rejectsWith(inFlight, "fsync_failed");
+      for (const p of queued) await rejectsWith(p, "fsync_failed");
+      disk.failSyncs = false;
+      disk.syncGate = undefined;
+      // No retry: the journal stays failed even though the disk "recovered".
+      await rejectsWith(journal.append(entry(20)), "fsync_failed");
+      assert.ok(journal.failed);
+      assert.equal(journal.watermark, good);
+      await journal.close();
+      const reopened = await open();
+      const read = await readAll(reopened);
+      assert.ok(read.length >= 1 && read[0]!.tauCommit === good);
+      await reopened.close();
+    });
+
+    it("fails appends after a write failure", async () => {
+      const disk = new TestDisk(new FsDisk());
+      const journal = await open({ disk });
+      disk.failWrites = true;
+      await rejectsWith(journal.append(entry(1)), "fsync_failed");
+      disk.failWrites = false;
+      await rejectsWith(journal.append(entry(2)), "fsync_failed");
+      await journal.close();
+    });
+
+    it("rotates segments and reads from a tau without opening earlier segments", async () => {
+      const segmentBytesMax = 512;
+      const journal = await open({ segmentBytesMax, batchBytesMax: 200 });
+      const appends = Array.from({ length: 60 }, (_, i) => entry(i, 30 + (i % 4) * 10));
       const taus: number[] = [];
-      for (let i = 0; i < 6; i++) taus.push(await journal.append(entry(i, 40)));
+      for (let i = 0; i < appends.length; i += 6) {
+        taus.push(...(await Promise.all(appends.slice(i, i + 6).map((e) => journal.append(e)))));
+      }
       await journal.close();
       const names = (await fsp.readdir(dir)).sort();
-      assert.ok(names.length >= 2);
-      const nextSeq = names.length + 1;
-      await fsp.writeFile(segmentPath(nextSeq), Buffer.from("ORDOJ"));
-      const reopened = await open({ segmentBytesMax: 256 });
-      assert.equal(reopened.recovery.truncatedBytes, 5);
-      assert.equal(reopened.recovery.entries, 6);
-      const tau = await reopened.append(entry(7, 40));
-      assert.ok(tau > taus[5]!);
+      assert.ok(names.length >= 5, `expected several segments, got ${names.length}`);
+      for (const name of names.slice(0, -1)) {
+        const size = (await fsp.stat(join(dir, name))).size;
+        assert.ok(size <= segmentBytesMax, `${name} is ${size} bytes`);
+      }
+
+      const disk = new TestDisk(new FsDisk());
+      const reopened = await open({ disk, segmentBytesMax, batchBytesMax: 200 });
+      assert.equal(reopened.recovery.segments, names.length);
+      assert.equal(reopened.recovery.entries, 60);
+      const all = await readAll(reopened);
+      all.forEach((e, i) => assertSameEntry(e, appends[i]!, taus[i]!));
+      disk.readOpens.clear();
+      const from = 50;
+      const tail = await readAll(reopened, taus[from - 1]!);
+      assert.deepEqual(
+        tail.map((e) => e.tauCommit),
+        taus.slice(from),
+      );
+      // Entries 50.. live in the last few segments: the first half is never opened.
+      for (let seq = 1; seq <= Math.floor(names.length / 2); seq++) {
+        assert.equal(disk.readOpens.get(segmentPath(seq)), undefined, `segment ${seq} opened`);
+      }
+      assert.ok(disk.readOpens.size < names.length / 2, `opened ${disk.readOpens.size} segments`);
+      assert.deepEqual(await readAll(reopened, taus[59]!), []);
       await reopened.close();
-      const again = await open({ segmentBytesMax: 256 });
-      assert.equal((await readAll(again)).length, 7);
-      await again.close();
+    });
+
+    it("keeps taus increasing when the clock goes back across a reopen", async () => {
+      const journal = await open();
+      clock.advance(1_000_000);
+      const before = await journal.append(entry(1));
+      await journal.close();
+      clock.set(clock_start_us - 5_000_000);
+      const reopened = await open();
+      const after = await reopened.append(entry(2, 10, clock.nowMicros() - 1));
+      assert.ok(after > before, `${after} <= ${before}`);
+      clock.advance(10_000_000);
+      const later = await reopened.append(entry(3));
+      assert.ok(later >= clock.nowMicros() && later > after);
+      await reopened.close();
+    });
+
+    it("streams durable entries to a reader while appends continue", async () => {
+      const journal = await open({ segmentBytesMax: 1024, batchBytesMax: 256 });
+      const taus: number[] = [];
+      for (let i = 0; i < 20; i++) taus.push(await journal.append(entry(i, 50)));
+      const writer = (async () => {
+        for (let i = 20; i < 60; i++) taus.push(await journal.append(entry(i, 50)));
+      })();
+      const seen: number[] = [];
+      let cursor = 0;
+      while (seen.length < 60) {
+        for await (const e of journal.readFrom(cursor)) {
+          assert.ok(e.tauCommit <= journal.watermark, "reader saw a non-durable entry");
+          seen.push(e.tauCommit);
+          cursor = e.tauCommit;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await writer;
+      assert.deepEqual(seen, taus);
+      await journal.close();
     });
   });
-
-  it("reports corruption in a segment that is not the last", async () => {
-    const journal = await open({ segmentBytesMax: 256 });
-    for (let i = 0; i < 10; i++) await journal.append(entry(i, 40));
-    await journal.close();
-    assert.ok((await fsp.readdir(dir)).length >= 3);
-    const file = await fsp.open(segmentPath(1), "r+");
-    await file.write(Buffer.from([0xff]), 0, 1, segment_header_bytes + 20);
-    await file.close();
-    await rejectsWith(open({ segmentBytesMax: 256 }), "corrupt");
-  });
-
-  it("reports a missing segment and a foreign journal id", async () => {
-    const journal = await open({ segmentBytesMax: 256 });
-    for (let i = 0; i < 10; i++) await journal.append(entry(i, 40));
-    await journal.close();
-    await rejectsWith(open({ segmentBytesMax: 256, journalId: 7 }), "corrupt");
-    await fsp.rm(segmentPath(2));
-    await rejectsWith(open({ segmentBytesMax: 256 }), "corrupt");
-  });
-
-  it("fails every pending and later append after an fsync failure", async () => {
-    const disk = new TestDisk(new FsDisk());
-    const journal = await open({ disk });
-    const good = await journal.append(entry(0));
-    let release!: () => void;
-    disk.syncGate = new Promise<void>((resolve) => (release = resolve));
-    disk.failSyncs = true;
-    const inFlight = journal.append(entry(1));
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-    const queued = Array.from({ length: 5 }, (_, i) => journal.append(entry(10 + i)));
-    release();
-    await rejectsWith(inFlight, "fsync_failed");
-    for (const p of queued) await rejectsWith(p, "fsync_failed");
-    disk.failSyncs = false;
-    disk.syncGate = undefined;
-    // No retry: the journal stays failed even though the disk "recovered".
-    await rejectsWith(journal.append(entry(20)), "fsync_failed");
-    assert.ok(journal.failed);
-    assert.equal(journal.watermark, good);
-    await journal.close();
-    const reopened = await open();
-    const read = await readAll(reopened);
-    assert.ok(read.length >= 1 && read[0]!.tauCommit === good);
-    await reopened.close();
-  });
-
-  it("fails appends after a write failure", async () => {
-    const disk = new TestDisk(new FsDisk());
-    const journal = await open({ disk });
-    disk.failWrites = true;
-    await rejectsWith(journal.append(entry(1)), "fsync_failed");
-    disk.failWrites = false;
-    await rejectsWith(journal.append(entry(2)), "fsync_failed");
-    await journal.close();
-  });
-
-  it("rotates segments and reads from a tau without opening earlier segments", async () => {
-    const segmentBytesMax = 512;
-    const journal = await open({ segmentBytesMax, batchBytesMax: 200 });
-    const appends = Array.from({ length: 60 }, (_, i) => entry(i, 30 + (i % 4) * 10));
-    const taus: number[] = [];
-    for (let i = 0; i < appends.length; i += 6) {
-      taus.push(...(await Promise.all(appends.slice(i, i + 6).map((e) => journal.append(e)))));
-    }
-    await journal.close();
-    const names = (await fsp.readdir(dir)).sort();
-    assert.ok(names.length >= 5, `expected several segments, got ${names.length}`);
-    for (const name of names.slice(0, -1)) {
-      const size = (await fsp.stat(join(dir, name))).size;
-      assert.ok(size <= segmentBytesMax, `${name} is ${size} bytes`);
-    }
-
-    const disk = new TestDisk(new FsDisk());
-    const reopened = await open({ disk, segmentBytesMax, batchBytesMax: 200 });
-    assert.equal(reopened.recovery.segments, names.length);
-    assert.equal(reopened.recovery.entries, 60);
-    const all = await readAll(reopened);
-    all.forEach((e, i) => assertSameEntry(e, appends[i]!, taus[i]!));
-    disk.readOpens.clear();
-    const from = 50;
-    const tail = await readAll(reopened, taus[from - 1]!);
-    assert.deepEqual(
-      tail.map((e) => e.tauCommit),
-      taus.slice(from),
-    );
-    // Entries 50.. live in the last few segments: the first half is never opened.
-    for (let seq = 1; seq <= Math.floor(names.length / 2); seq++) {
-      assert.equal(disk.readOpens.get(segmentPath(seq)), undefined, `segment ${seq} opened`);
-    }
-    assert.ok(disk.readOpens.size < names.length / 2, `opened ${disk.readOpens.size} segments`);
-    assert.deepEqual(await readAll(reopened, taus[59]!), []);
-    await reopened.close();
-  });
-
-  it("keeps taus increasing when the clock goes back across a reopen", async () => {
-    const journal = await open();
-    clock.advance(1_000_000);
-    const before = await journal.append(entry(1));
-    await journal.close();
-    clock.set(clock_start_us - 5_000_000);
-    const reopened = await open();
-    const after = await reopened.append(entry(2, 10, clock.nowMicros() - 1));
-    assert.ok(after > before, `${after} <= ${before}`);
-    clock.advance(10_000_000);
-    const later = await reopened.append(entry(3));
-    assert.ok(later >= clock.nowMicros() && later > after);
-    await reopened.close();
-  });
-
-  it("streams durable entries to a reader while appends continue", async () => {
-    const journal = await open({ segmentBytesMax: 1024, batchBytesMax: 256 });
-    const taus: number[] = [];
-    for (let i = 0; i < 20; i++) taus.push(await journal.append(entry(i, 50)));
-    const writer = (async () => {
-      for (let i = 20; i < 60; i++) taus.push(await journal.append(entry(i, 50)));
-    })();
-    const seen: number[] = [];
-    let cursor = 0;
-    while (seen.length < 60) {
-      for await (const e of journal.readFrom(cursor)) {
-        assert.ok(e.tauCommit <= journal.watermark, "reader saw a non-durable entry");
-        seen.push(e.tauCommit);
-        cursor = e.tauCommit;
-      }
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await writer;
-    assert.deepEqual(seen, taus);
-    await journal.close();
-  });
-});

@@ -86,7 +86,19 @@ describe("frame", () => {
     assert.equal(frame_header_bytes, 12);
     assert.equal(frame_payload_bytes_max, 16_777_216);
     assert.equal(protocol_version, 1);
-    assert.deepEqual(MessageType, { CommitRequest: 1, CommitReply: 2, Error: 3, Ping: 4, Pong: 5 });
+    assert.deepEqual(MessageType, {
+      CommitRequest: 1,
+      CommitReply: 2,
+      Error: 3,
+      Ping: 4,
+      Pong: 5,
+      Subscribe: 6,
+      Record: 7,
+      Watermark: 8,
+      Applied: 9,
+      WaitVisible: 10,
+      Visible: 11,
+    });
   });
 
   it("encodes the header byte for byte", () => {
@@ -114,7 +126,7 @@ describe("frame", () => {
 
   it("encode rejects unknown types and non-byte payloads", () => {
     assert.throws(() => encodeFrame(0, new Uint8Array(0)), RangeError);
-    assert.throws(() => encodeFrame(6, new Uint8Array(0)), RangeError);
+    assert.throws(() => encodeFrame(12, new Uint8Array(0)), RangeError);
     assert.throws(() => encodeFrame(1.5, new Uint8Array(0)), RangeError);
     assert.throws(() => encodeFrame(1, [1, 2] as unknown as Uint8Array), TypeError);
   });
@@ -182,7 +194,7 @@ describe("frame", () => {
         ["version 0", patchHeader(good, { version: 0 }, true), "unsupported_version"],
         ["nonzero flags", patchHeader(good, { flags: 0x0100 }, true), "malformed"],
         ["type 0", patchHeader(good, { type: 0 }, true), "malformed"],
-        ["type 6", patchHeader(good, { type: 6 }, true), "malformed"],
+        ["type 12", patchHeader(good, { type: 12 }, true), "malformed"],
         [
           "a flipped payload bit",
           concat([good.subarray(0, 12), Uint8Array.of(1, 2, 3, 5)]),

@@ -157,8 +157,8 @@ describe("protocol messages", () => {
     expectMalformed(3, payload([1, 0], { u64: 0n }, { u32: 0xffffffff }));
   });
 
-  it("rejects kinds outside 1..6", () => {
-    for (const kind of [0, 7, 255]) {
+  it("rejects kinds outside 1..7", () => {
+    for (const kind of [0, 8, 255]) {
       expectMalformed(
         1,
         payload(
@@ -232,7 +232,7 @@ describe("protocol messages", () => {
     expectMalformed(3, payload([0, 0], { u64: 0n }, { u32: 0 }), /error code/);
     expectMalformed(3, payload([7, 0], { u64: 0n }, { u32: 0 }), /error code/);
     expectMalformed(0, new Uint8Array(8), /unknown message type/);
-    expectMalformed(6, new Uint8Array(8), /unknown message type/);
+    expectMalformed(12, new Uint8Array(8), /unknown message type/);
   });
 
   it("rejects taus outside the safe integer range", () => {

@@ -77,7 +77,13 @@ describe("sidecar process (main.js)", function () {
 
   it("prints one ready line, and keeps an acknowledged commit through SIGKILL", async () => {
     const first = await start();
-    assert.deepStrictEqual(Object.keys(first.ready), ["event", "pid", "socket", "journal"]);
+    assert.deepStrictEqual(Object.keys(first.ready), [
+      "event",
+      "pid",
+      "socket",
+      "journal",
+      "journals",
+    ]);
     assert.equal(first.ready.event, "ready");
     assert.equal(first.ready.pid, first.child.pid);
     assert.equal(first.ready.socket, socket);
@@ -114,7 +120,7 @@ describe("sidecar process (main.js)", function () {
     assert.match(second.stderr(), /"event":"stopped"/);
 
     const journal = await Journal.open({
-      dir: path.join(dataDir, "journal"),
+      dir: path.join(dataDir, "journal", "0"),
       disk: new FsDisk(),
       clock: new SystemClock(),
     });

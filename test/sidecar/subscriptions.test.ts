@@ -1,0 +1,123 @@
+/**
+ * Tests for src/sidecar/subscriptions.ts through a sidecar on a real Unix
+ * socket: WAIT_VISIBLE is answered at once with no QP subscribed, only after
+ * the subscribed QP's APPLIED reaches tau, and — for a QP that disconnected —
+ * only after the last lease sent to it has passed. A subscription may send
+ * only APPLIED and PING.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { MonotonicClock } from "../../src/io/monotonic-clock";
+import { ErrorCode, MessageType, Verdict } from "../../src/protocol";
+import type { CommitReply, Message } from "../../src/protocol";
+import { realClock, startSidecar } from "../../src/sidecar";
+import type { RunningSidecar } from "../../src/sidecar";
+import { commitRequest, upd } from "../support/commits";
+import { SidecarClient } from "../support/sidecar-client";
+import { SubscriberClient } from "../support/subscriber-client";
+import { makeTempDir, removeTempDir } from "../support/temp-dir";
+
+const clock = realClock();
+const monotonic = new MonotonicClock();
+const lease_us = 150_000;
+
+describe("sidecar subscriptions and WAIT_VISIBLE", function () {
+  let dir: string;
+  let running: RunningSidecar;
+  const sockets: { close(): void }[] = [];
+
+  beforeEach(async () => {
+    dir = makeTempDir("subscriptions");
+    running = await startSidecar({
+      dataDir: path.join(dir, "data"),
+      socketPath: path.join(dir, "run", "sidecar.sock"),
+      journals: 2,
+      leaseUs: lease_us,
+    });
+  });
+
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.close();
+    await running.close();
+    removeTempDir(dir);
+  });
+
+  const backend = async (): Promise<SidecarClient> => {
+    const c = await SidecarClient.connect(running.socketPath);
+    sockets.push(c);
+    return c;
+  };
+  const commit = async (c: SidecarClient, key: string): Promise<number> => {
+    const reply = (await c.commit(commitRequest(clock.nowMicros(), [upd(key)]))) as CommitReply;
+    assert.equal(reply.verdict, Verdict.Committed);
+    return reply.tauCommit;
+  };
+  /** Sends WAIT_VISIBLE, then a PING: once the PONG is back, the sidecar has seen the wait. */
+  const waitVisible = async (
+    c: SidecarClient,
+    tau: number,
+    id: bigint,
+  ): Promise<Message | null> => {
+    c.send({ type: MessageType.WaitVisible, requestId: id, tau });
+    c.send({ type: MessageType.Ping, nonce: id });
+    return c.next();
+  };
+  /** A QP applier that has applied everything so far and holds a lease. */
+  const liveQp = async (qpId: bigint): Promise<SubscriberClient> => {
+    const s = await SubscriberClient.subscribe(running.socketPath, { qpId });
+    sockets.push(s);
+    await s.untilWatermark(0);
+    s.applied(s.watermark);
+    await s.until(() => s.watermarks.some((w) => w.leaseUntilUs > 0), "a lease");
+    return s;
+  };
+
+  it("answers at once when no QP is subscribed", async () => {
+    const c = await backend();
+    const tau = await commit(c, "a");
+    assert.deepStrictEqual(await waitVisible(c, tau, 1n), {
+      type: MessageType.Visible,
+      requestId: 1n,
+      tau,
+    });
+  });
+
+  it("answers only once the QP's APPLIED reaches tau", async () => {
+    const qp = await liveQp(7n);
+    const c = await backend();
+    const tau = await commit(c, "b");
+    const first = await waitVisible(c, tau, 2n);
+    assert.deepStrictEqual(first, { type: MessageType.Pong, nonce: 2n }, "not visible yet");
+    await qp.until(() => qp.records.some((r) => r.tau === tau), "the record");
+    qp.applied(tau - 1);
+    c.send({ type: MessageType.Ping, nonce: 3n });
+    assert.deepStrictEqual(await c.next(), { type: MessageType.Pong, nonce: 3n }, "still not");
+    qp.applied(tau);
+    assert.deepStrictEqual(await c.next(), { type: MessageType.Visible, requestId: 2n, tau });
+    assert.equal(running.replication.appliedOf(7n), tau);
+  });
+
+  it("stops waiting for a QP that disconnected only after its lease has passed", async () => {
+    const qp = await liveQp(9n);
+    const c = await backend();
+    const tau = await commit(c, "c");
+    assert.deepStrictEqual(await waitVisible(c, tau, 4n), { type: MessageType.Pong, nonce: 4n });
+    await qp.until(() => qp.records.some((r) => r.tau === tau), "the record");
+    const lastLease = Math.max(...qp.watermarks.map((w) => w.leaseUntilUs));
+    qp.close();
+    const visible = await c.next();
+    const now = monotonic.nowMicros();
+    assert.deepStrictEqual(visible, { type: MessageType.Visible, requestId: 4n, tau });
+    assert.ok(now > lastLease, `answered at ${now}, before the lease ${lastLease} passed`);
+  });
+
+  it("lets a subscription send only APPLIED and PING", async () => {
+    const s = await SubscriberClient.subscribe(running.socketPath, { qpId: 5n });
+    sockets.push(s);
+    await s.untilWatermark(0);
+    s.send(commitRequest(clock.nowMicros(), [upd("d")]));
+    const error = await s.nextOther();
+    assert.equal(error?.type, MessageType.Error);
+    assert.equal((error as { code: number }).code, ErrorCode.Malformed);
+  });
+});
