@@ -35,10 +35,12 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "replication.h"
 #include "wire.h"
 
 #define capture_unique_indexes_max 32
 #define capture_log_writes_max 50
+#define capture_log_statement_bytes_max 200
 #define capture_relinfo_initial_entries 64
 
 /* ---- per-relation key layout, cached until the relation or a schema changes ---- */
@@ -188,16 +190,37 @@ void capture_forget(void) {
   marks_cap = 0;
 }
 
+/*
+ * With replication on, a transaction's write set is either DDL or rows: the
+ * other QPs' appliers run DDL as statement text and rows as row changes, and
+ * a mix would need both to happen atomically (docs/replication.md section 7).
+ */
+static void check_no_mix(uint8 kind) {
+  bool is_ddl = kind == WIRE_KIND_DDL;
+  bool has_dml = ws_stats.writes > ws_stats.ddl;
+  if ((is_ddl ? !has_dml : ws_stats.ddl == 0) || !replication_enabled()) return;
+  ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                  errmsg("ordo: a transaction cannot mix DDL and DML"),
+                  errdetail("This transaction %s.",
+                            is_ddl ? "already wrote or locked rows and now changes a schema"
+                                   : "already changed a schema and now writes or locks rows"),
+                  errhint("Run DDL statements in a transaction of their own.")));
+}
+
 static void ws_append(uint8 kind, const wire_buf *key, const wire_buf *image) {
   uint32 image_len = image ? (uint32)image->len : 0;
-  Assert(kind >= WIRE_KIND_INSERT && kind <= WIRE_KIND_SHARED_LOCK && key->len > 0);
+  Assert(((kind >= WIRE_KIND_INSERT && kind <= WIRE_KIND_SHARED_LOCK) ||
+          kind == WIRE_KIND_DDL) &&
+         key->len > 0);
   if (key->failed || (image && image->failed)) elog(ERROR, "ordo: out of memory building a key");
+  check_no_mix(kind);
   ws_ensure();
   wire_commit_request_add(&ws_buf, kind, key->data, (uint32)key->len,
                           image ? image->data : NULL, image_len);
   if (ws_buf.failed) elog(ERROR, "ordo: out of memory for the write set");
   ws_stats.writes++;
   if (kind <= WIRE_KIND_LOCK) ws_stats.rows++;
+  if (kind == WIRE_KIND_DDL) ws_stats.ddl++;
   ws_stats.bytes += key->len + image_len;
   limits_check_write_set(&ws_stats, ws_buf.len - WIRE_FRAME_HEADER_BYTES);
 }
@@ -370,6 +393,36 @@ static void capture_row(Relation rel, TupleTableSlot *old_slot, TupleTableSlot *
   MemoryContextReset(scratch_cxt);
 }
 
+/*
+ * A DDL write (kind 7) for one table: key = tag 3, schema, table, no
+ * columns; image = search_path, role and statement text, each a u32-length
+ * string (docs/protocol.md "DDL images").
+ */
+void capture_append_ddl(const char *schema, const char *table, const char *search_path,
+                        const char *role, const char *statement, size_t statement_len) {
+  MemoryContext old_cxt;
+  wire_buf key, image;
+  Assert(schema != NULL && table != NULL && statement != NULL);
+  if (statement_len > PG_UINT32_MAX)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("ordo: transaction exceeds the frame limit: a statement of %zu bytes",
+                           statement_len)));
+  MemoryContextReset(scratch_cxt);
+  old_cxt = MemoryContextSwitchTo(scratch_cxt);
+  scratch_buf(&key);
+  wire_put_u8(&key, WIRE_KEY_TAG_TABLE);
+  put_name(&key, schema);
+  put_name(&key, table);
+  wire_put_u16(&key, 0);
+  scratch_buf(&image);
+  wire_put_bytes(&image, search_path ? search_path : "", (uint32)strlen(search_path ? search_path : ""));
+  wire_put_bytes(&image, role ? role : "", (uint32)strlen(role ? role : ""));
+  wire_put_bytes(&image, statement, (uint32)statement_len);
+  ws_append(WIRE_KIND_DDL, &key, &image);
+  MemoryContextSwitchTo(old_cxt);
+  MemoryContextReset(scratch_cxt);
+}
+
 PG_FUNCTION_INFO_V1(ordo_capture);
 Datum ordo_capture(PG_FUNCTION_ARGS) {
   TriggerData *td;
@@ -473,6 +526,8 @@ static bool wrap_lockrows(PlanState *ps, void *context) {
 
 static void capture_ExecutorStart(QueryDesc *query, int eflags) {
   ListCell *lc;
+  /* A transaction's first statement needs a live lease (docs/replication.md section 6). */
+  if (MyBackendType == B_BACKEND && ordo_extension_installed()) guard_check_live();
   if (prev_ExecutorStart)
     prev_ExecutorStart(query, eflags);
   else
@@ -488,9 +543,9 @@ static void capture_ExecutorStart(QueryDesc *query, int eflags) {
 /* ---- inspection ---- */
 
 static const char *kind_name(uint8 kind) {
-  static const char *const names[] = {"?",      "insert", "update",     "delete",
-                                      "lock",   "unique", "shared_lock"};
-  return kind <= WIRE_KIND_SHARED_LOCK ? names[kind] : "?";
+  static const char *const names[] = {"?",    "insert", "update",      "delete",
+                                      "lock", "unique", "shared_lock", "ddl"};
+  return kind <= WIRE_KIND_DDL ? names[kind] : "?";
 }
 
 /* Render a key as schema.table[index](v1,v2) for logs. */
@@ -541,6 +596,17 @@ static void describe_key(StringInfo out, const uint8 *key, uint32 len) {
 #undef NEED
 }
 
+/* Render the statement of a DDL image (search_path, role, statement) for logs. */
+static void describe_ddl_image(StringInfo out, const uint8 *image, uint32 len) {
+  wire_ddl_image ddl;
+  if (!wire_decode_ddl_image(image, len, &ddl)) {
+    appendStringInfoString(out, " <bad ddl image>");
+    return;
+  }
+  appendStringInfo(out, " \"%.*s\"", (int)Min(ddl.statement_len, capture_log_statement_bytes_max),
+                   ddl.statement);
+}
+
 void capture_log_write_set(int elevel) {
   StringInfoData out;
   const uint8 *cursor;
@@ -554,7 +620,10 @@ void capture_log_write_set(int elevel) {
   while (shown < capture_log_writes_max && wire_next_write(&cursor, end, &w)) {
     appendStringInfo(&out, "%s%s ", shown ? "; " : "", kind_name(w.kind));
     describe_key(&out, w.key, w.key_len);
-    if (w.image_len > 0) appendStringInfo(&out, " image %u bytes", w.image_len);
+    if (w.kind == WIRE_KIND_DDL)
+      describe_ddl_image(&out, w.image, w.image_len);
+    else if (w.image_len > 0)
+      appendStringInfo(&out, " image %u bytes", w.image_len);
     shown++;
   }
   ereport(elevel, (errmsg_internal("ordo: write set of %u writes (%u rows, %llu bytes): %s",

@@ -12,6 +12,16 @@
  *   conflict       -> 40001 (OC000)      schema conflict -> 40001 (OC001)
  *   limit          -> 54000              not delivered   -> 08006
  *   sent, no verdict (timeout, lost connection, ERROR frame, cancel) -> 40003
+ *
+ * With replication on (docs/replication.md sections 5 and 6) a committed
+ * transaction also takes its turn: it tells the applier its xid before the
+ * request leaves, its verdict after, and waits in PRE_COMMIT until the
+ * applier reaches its tau_commit in the total order; XACT_EVENT_COMMIT and
+ * XACT_EVENT_ABORT report the local outcome. After the local commit, once
+ * its locks are released, it waits for VISIBLE (every live QP applied it)
+ * before the client hears of the commit: commit wait for strong reads. That
+ * wait never throws, since the transaction is committed everywhere that
+ * counts; on a timeout or a lost sidecar it logs a WARNING and returns.
  */
 #include "ordo.h"
 
@@ -19,6 +29,8 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
+#include "replication.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/snapmgr.h"
 #include "wire.h"
@@ -35,6 +47,10 @@ static uint64 phase_txn_sysid = 0;
 static uint64 phase_txn_fxid = 0;
 static int64 phase_tau_commit = 0;
 static int64 last_tau_commit = 0;
+/* replication_turn_sent was called and the turn is not yet finished. */
+static bool turn_open = false;
+/* A committed transaction waits for VISIBLE at this tau once its locks are released (0: none). */
+static int64 visible_pending_tau = 0;
 
 int64 commit_last_tau(void) { return last_tau_commit; }
 
@@ -103,12 +119,13 @@ static void commit_pre_commit(void) {
   OrdoReply reply;
   OrdoSendOutcome outcome;
 
-  if (stats.writes == 0) return;
-  Assert(phase == PHASE_IDLE);
+  if (stats.writes == 0) return; /* DDL counts: a DDL-only transaction is sent too */
+  Assert(phase == PHASE_IDLE && !turn_open);
   limits_check_age();
 
-  fxid = GetTopFullTransactionId(); /* a transaction that wrote or locked rows has one */
-  if (!FirstSnapshotSet) elog(WARNING, "ordo: a writing transaction without a snapshot");
+  fxid = GetTopFullTransactionId(); /* a transaction that wrote, locked or changed a schema has one */
+  if (!FirstSnapshotSet && stats.writes > stats.ddl)
+    elog(WARNING, "ordo: a writing transaction without a snapshot");
   snapshot = GetTransactionSnapshot();
   phase_txn_sysid = GetSystemIdentifier();
   phase_txn_fxid = U64FromFullTransactionId(fxid);
@@ -127,7 +144,16 @@ static void commit_pre_commit(void) {
                " (request " UINT64_FORMAT ", tau_start " INT64_FORMAT ", %zu bytes)",
        phase_txn_sysid, phase_txn_fxid, request_id, tau_start, frame->len);
 
+  if (replication_enabled()) {
+    replication_turn_sent(phase_xid);
+    turn_open = true;
+  }
   outcome = transport_commit(frame->data, frame->len, request_id, &reply);
+  if (turn_open && (outcome != ORDO_REPLY_RECEIVED || reply.verdict != WIRE_VERDICT_COMMITTED)) {
+    /* Not committed, or unknown: the applier applies the record itself if there is one. */
+    replication_turn_verdict(false, 0);
+    turn_open = false;
+  }
   if (outcome == ORDO_NOT_DELIVERED) {
     forget_registration();
     transport_disconnect();
@@ -157,6 +183,39 @@ static void commit_pre_commit(void) {
   last_tau_commit = reply.tau_commit;
   elog(DEBUG1, "ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT " committed at tau " INT64_FORMAT,
        phase_txn_sysid, phase_txn_fxid, reply.tau_commit);
+  if (turn_open) {
+    /* Our turn in the total order: returns with the origin's progress set to tau_commit. */
+    replication_turn_verdict(true, reply.tau_commit);
+    replication_turn_wait();
+    elog(DEBUG1, "ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT " has its turn",
+         phase_txn_sysid, phase_txn_fxid);
+  }
+}
+
+/*
+ * Commit wait (docs/replication.md section 6): runs in CommitTransaction
+ * after the locks are released, with interrupts held; never throws.
+ */
+static void wait_visible(int64 tau) {
+  const char *problem = NULL;
+  if (transport_wait_visible(tau, ordo_visible_timeout_ms, &problem)) {
+    elog(DEBUG1, "ordo: tau " INT64_FORMAT " is visible on every live query processor", tau);
+    return;
+  }
+  ereport(WARNING,
+          (errmsg("ordo: the commit at tau " INT64_FORMAT " is durable, but it was not confirmed "
+                  "visible on every query processor",
+                  tau),
+           errdetail("%s Transactions on other query processors may not see it yet.",
+                     problem ? problem : "")));
+}
+
+static void commit_resource_release(ResourceReleasePhase release_phase, bool isCommit,
+                                    bool isTopLevel, void *arg) {
+  int64 tau = visible_pending_tau;
+  if (release_phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || tau == 0) return;
+  visible_pending_tau = 0;
+  if (isCommit && MyBackendType == B_BACKEND) wait_visible(tau);
 }
 
 static void commit_on_abort(void) {
@@ -189,11 +248,22 @@ static void commit_xact_callback(XactEvent event, void *arg) {
                                "write captured tables")));
       break;
     case XACT_EVENT_COMMIT:
+      if (turn_open) {
+        replication_turn_finish(true);
+        turn_open = false;
+        /* Waited for after the locks are released (commit_resource_release). */
+        if (phase == PHASE_COMMITTED) visible_pending_tau = phase_tau_commit;
+      }
       phase = PHASE_IDLE; /* the entry stays COMMITTED until pruned */
       phase_xid = InvalidTransactionId;
       capture_forget();
       break;
     case XACT_EVENT_ABORT:
+      if (turn_open) {
+        replication_turn_finish(false);
+        turn_open = false;
+      }
+      visible_pending_tau = 0;
       commit_on_abort();
       capture_forget();
       break;
@@ -205,4 +275,7 @@ static void commit_xact_callback(XactEvent event, void *arg) {
   }
 }
 
-void commit_init(void) { RegisterXactCallback(commit_xact_callback, NULL); }
+void commit_init(void) {
+  RegisterXactCallback(commit_xact_callback, NULL);
+  RegisterResourceReleaseCallback(commit_resource_release, NULL);
+}

@@ -11,6 +11,10 @@
  *   back transaction cannot restore READ COMMITTED.
  * - TRUNCATE of a captured table is refused (it bypasses row capture), and
  *   so is dropping the capture trigger, except by a superuser.
+ * - Leases: with replication on, a transaction's first statement (not
+ *   BEGIN, COMMIT, SET, ...) fails unless this QP's applier holds a live
+ *   lease, so no transaction starts on a QP that may miss an acknowledged
+ *   commit (docs/replication.md section 6).
  * Outside databases with ordo installed, nothing here changes behaviour.
  */
 #include "ordo.h"
@@ -26,6 +30,8 @@
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "replication.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -37,6 +43,7 @@ typedef enum InstalledState { INSTALLED_UNKNOWN, INSTALLED_NO, INSTALLED_YES } I
 
 static InstalledState installed_state = INSTALLED_UNKNOWN;
 static bool session_start_checked = false;
+static LocalTransactionId live_checked_lxid = InvalidLocalTransactionId;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 static void installed_invalidate(Datum arg, int cacheid, uint32 hashvalue) {
@@ -51,14 +58,40 @@ bool ordo_extension_installed(void) {
   return installed_state == INSTALLED_YES;
 }
 
-static bool captured_kind(char relkind, char persistence, Oid nsp) {
+bool ordo_namespace_is_captured(Oid nsp) {
   const char *nspname;
-  if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) return false;
-  if (persistence != RELPERSISTENCE_PERMANENT) return false;
-  if (IsCatalogNamespace(nsp) || IsToastNamespace(nsp)) return false;
+  if (!OidIsValid(nsp) || IsCatalogNamespace(nsp) || IsToastNamespace(nsp)) return false;
+  if (isAnyTempNamespace(nsp)) return false;
   nspname = get_namespace_name(nsp);
   if (nspname == NULL) return false;
   return strcmp(nspname, "ordo") != 0 && strcmp(nspname, "information_schema") != 0;
+}
+
+static bool captured_kind(char relkind, char persistence, Oid nsp) {
+  if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE) return false;
+  if (persistence != RELPERSISTENCE_PERMANENT) return false;
+  return ordo_namespace_is_captured(nsp);
+}
+
+/* Once per transaction, at its first statement; the caller checked backend and extension. */
+void guard_check_live(void) {
+  if (MyProc == NULL || MyProc->lxid == live_checked_lxid) return;
+  /* The extension's own script runs before the applier can take a lease. */
+  if (!replication_enabled() || creating_extension) return;
+  live_checked_lxid = MyProc->lxid; /* a failure aborts the transaction: no second check */
+  replication_check_live();
+}
+
+/*
+ * Statements that do not count as a transaction's first: transaction
+ * control, settings, and the few that read no table (so an operator can
+ * still ALTER SYSTEM on a QP that is catching up).
+ */
+static bool is_transaction_control(Node *parsetree) {
+  return IsA(parsetree, TransactionStmt) || IsA(parsetree, VariableSetStmt) ||
+         IsA(parsetree, VariableShowStmt) || IsA(parsetree, AlterSystemStmt) ||
+         IsA(parsetree, CheckPointStmt) || IsA(parsetree, DiscardStmt) ||
+         IsA(parsetree, LoadStmt) || IsA(parsetree, ListenStmt) || IsA(parsetree, UnlistenStmt);
 }
 
 bool ordo_relation_is_captured(Relation rel) {
@@ -149,6 +182,7 @@ static void guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bo
   Node *parsetree = pstmt->utilityStmt;
   bool active = MyBackendType == B_BACKEND && IsTransactionState() && ordo_extension_installed();
 
+  if (active && !is_transaction_control(parsetree)) guard_check_live();
   if (active && IsA(parsetree, TruncateStmt)) check_truncate((TruncateStmt *)parsetree);
   if (active && IsA(parsetree, DropStmt)) check_drop_trigger((DropStmt *)parsetree);
   if (active && IsA(parsetree, AlterTableStmt))

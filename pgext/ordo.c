@@ -6,6 +6,7 @@
  * for its visibility ring, so it must be in shared_preload_libraries.
  */
 #include "ordo.h"
+#include "replication.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -28,6 +29,8 @@ PG_MODULE_MAGIC;
 #define ordo_visibility_slots_default 65536
 #define ordo_visibility_slots_min 64
 #define ordo_visibility_slots_max (4 * 1024 * 1024)
+#define ordo_visible_timeout_ms_default 5000
+#define ordo_visible_timeout_ms_max 600000
 
 char *ordo_sidecar_socket = NULL;
 int ordo_max_write_rows = ordo_max_write_rows_default;
@@ -36,6 +39,7 @@ int ordo_max_transaction_age_s = ordo_max_transaction_age_s_default;
 int ordo_commit_timeout_ms = ordo_commit_timeout_ms_default;
 int ordo_connect_timeout_ms = ordo_connect_timeout_ms_default;
 int ordo_visibility_slots = ordo_visibility_slots_default;
+int ordo_visible_timeout_ms = ordo_visible_timeout_ms_default;
 
 void _PG_init(void);
 
@@ -70,6 +74,11 @@ static void define_gucs(void) {
                           &ordo_visibility_slots, ordo_visibility_slots_default,
                           ordo_visibility_slots_min, ordo_visibility_slots_max, PGC_POSTMASTER, 0,
                           NULL, NULL, NULL);
+  DefineCustomIntVariable("ordo.visible_timeout",
+                          "How long a replicated commit waits until every live QP shows it.",
+                          "After this the commit stands and a WARNING says it was not confirmed.",
+                          &ordo_visible_timeout_ms, ordo_visible_timeout_ms_default, 1,
+                          ordo_visible_timeout_ms_max, PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
   MarkGUCPrefixReserved("ordo");
 }
 
@@ -78,12 +87,14 @@ void _PG_init(void) {
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("ordo must be loaded via shared_preload_libraries"),
                     errhint("Add ordo to shared_preload_libraries and restart the server.")));
+  replication_init(); /* before define_gucs: its GUCs must exist when the prefix is reserved */
   define_gucs();
   visibility_init();
   transport_init();
   capture_init();
   commit_init();
   guard_init();
+  ddl_init();
 }
 
 PG_FUNCTION_INFO_V1(ordo_version);

@@ -24,12 +24,14 @@ extern int ordo_max_transaction_age_s;
 extern int ordo_commit_timeout_ms;
 extern int ordo_connect_timeout_ms;
 extern int ordo_visibility_slots;
+extern int ordo_visible_timeout_ms;
 
 /* capture.c: the write set of the current transaction. */
 typedef struct OrdoWriteSetStats {
   uint32 writes; /* all kinds */
   uint32 rows;   /* kinds 1-4, what ordo.max_write_rows limits */
   uint64 bytes;  /* keys + images, what ordo.max_write_bytes limits */
+  uint32 ddl;    /* kind 7 (DDL) writes, a subset of writes */
 } OrdoWriteSetStats;
 
 extern void capture_init(void);
@@ -38,6 +40,12 @@ extern OrdoWriteSetStats capture_stats(void);
 extern struct wire_buf *capture_request_buffer(void);
 extern void capture_forget(void); /* at transaction end */
 extern void capture_log_write_set(int elevel);
+/* A DDL write (kind 7) for schema.table; refuses a mix with row writes when replicating. */
+extern void capture_append_ddl(const char *schema, const char *table, const char *search_path,
+                               const char *role, const char *statement, size_t statement_len);
+
+/* ddl.c: captures CREATE/ALTER/DROP TABLE and CREATE/DROP INDEX as kind-7 writes. */
+extern void ddl_init(void);
 
 /* commit.c */
 extern void commit_init(void);
@@ -62,6 +70,8 @@ extern uint64 transport_next_request_id(void);
 extern OrdoSendOutcome transport_commit(const uint8 *frame, size_t frame_len, uint64 request_id,
                                         OrdoReply *reply);
 extern void transport_disconnect(void);
+/* WAIT_VISIBLE(tau), then wait for VISIBLE; never throws; on false *problem says why. */
+extern bool transport_wait_visible(int64 tau, int timeout_ms, const char **problem);
 
 /* visibility.c */
 extern void visibility_init(void);
@@ -70,11 +80,17 @@ extern int64 visibility_now_us(void);
 extern int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_bound_us);
 extern void visibility_mark_committed(TransactionId xid, int64 tau_commit);
 extern void visibility_remove(TransactionId xid);
+/* The applier, before committing xid that applies the journal's commit at tau_commit. */
+extern void visibility_register_applied(TransactionId xid, int64 tau_commit);
 
 /* guard.c */
 extern void guard_init(void);
 extern bool ordo_extension_installed(void);
 extern bool ordo_relation_is_captured(Relation rel);
+/* Not temporary, not pg_catalog, pg_toast, information_schema or ordo. */
+extern bool ordo_namespace_is_captured(Oid nsp);
+/* At a transaction's first statement: ERROR unless this QP holds a live lease (replication on). */
+extern void guard_check_live(void);
 extern void guard_enforce_isolation(void);
 extern void guard_require_write_isolation(void);
 

@@ -8,11 +8,18 @@
  * report as not committed), or "unknown". A connection that saw any error is
  * closed, so a late reply can never be read as the answer to a later request.
  * All waits go through WaitLatchOrSocket so the backend stays interruptible.
+ *
+ * After a replicated commit the same connection carries WAIT_VISIBLE and
+ * its VISIBLE (docs/replication.md section 6). That wait runs after the
+ * local commit, where an ERROR would PANIC, so its path never throws: no
+ * palloc, problems go to a static buffer, interrupts are held and a cancel
+ * or a termination request ends the wait instead of raising.
  */
 #include "ordo.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +34,7 @@
 #define transport_reply_payload_bytes_max (1024 * 1024)
 #define transport_connect_retry_ms 10
 #define transport_recv_chunk_bytes 8192
+#define transport_problem_bytes 256
 
 static pgsocket sidecar_fd = PGINVALID_SOCKET;
 static char connected_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -34,6 +42,16 @@ static uint64 next_request_id = 1;
 static uint8 *recv_buf = NULL;
 static size_t recv_len = 0;
 static size_t recv_cap = 0;
+/* Why the last connect, send or wait failed; static so that failing paths need no memory. */
+static char problem_buf[transport_problem_bytes];
+
+static void set_problem(const char *fmt, ...) pg_attribute_printf(1, 2);
+static void set_problem(const char *fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  vsnprintf(problem_buf, sizeof problem_buf, fmt, args);
+  va_end(args);
+}
 
 void transport_init(void) {}
 
@@ -70,23 +88,29 @@ static bool wait_socket(int events, TimestampTz deadline, bool *cancelled) {
         *cancelled = true;
         return false;
       }
+      /* With interrupts held (after a local commit) a termination cannot be served: stop. */
+      if (ProcDiePending && cancelled != NULL && InterruptHoldoffCount > 0) {
+        *cancelled = true;
+        return false;
+      }
       CHECK_FOR_INTERRUPTS();
     }
     if (rc & events) return true;
   }
 }
 
-static bool connect_sidecar(char **problem) {
+/* Never throws except on an interrupt it serves; on failure problem_buf says why. */
+static bool connect_sidecar(void) {
   struct sockaddr_un addr;
   TimestampTz deadline;
   int fd;
 
   if (ordo_sidecar_socket == NULL || ordo_sidecar_socket[0] == '\0') {
-    *problem = pstrdup("ordo.sidecar_socket is not set.");
+    set_problem("ordo.sidecar_socket is not set.");
     return false;
   }
   if (strlen(ordo_sidecar_socket) >= sizeof(addr.sun_path)) {
-    *problem = psprintf("The socket path \"%s\" is too long.", ordo_sidecar_socket);
+    set_problem("The socket path \"%s\" is too long.", ordo_sidecar_socket);
     return false;
   }
   memset(&addr, 0, sizeof addr);
@@ -98,7 +122,7 @@ static bool connect_sidecar(char **problem) {
     int err;
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-      *problem = psprintf("Could not create a socket: %m.");
+      set_problem("Could not create a socket: %s.", strerror(errno));
       return false;
     }
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) break;
@@ -112,8 +136,8 @@ static bool connect_sidecar(char **problem) {
       CHECK_FOR_INTERRUPTS();
       continue;
     }
-    errno = err;
-    *problem = psprintf("Could not connect to the sidecar at \"%s\": %m.", ordo_sidecar_socket);
+    set_problem("Could not connect to the sidecar at \"%s\": %s.", ordo_sidecar_socket,
+                strerror(err));
     return false;
   }
   sidecar_fd = fd;
@@ -132,7 +156,7 @@ static bool connection_looks_alive(void) {
 
 typedef enum SendResult { SEND_OK, SEND_NOTHING_WRITTEN, SEND_PARTIAL } SendResult;
 
-static SendResult send_all(const uint8 *data, size_t len, TimestampTz deadline, char **problem) {
+static SendResult send_all(const uint8 *data, size_t len, TimestampTz deadline) {
   size_t sent = 0;
   while (sent < len) {
     ssize_t n = send(sidecar_fd, data + sent, len - sent, MSG_NOSIGNAL);
@@ -143,18 +167,17 @@ static SendResult send_all(const uint8 *data, size_t len, TimestampTz deadline, 
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (wait_socket(WL_SOCKET_WRITEABLE, deadline, NULL)) continue;
-      *problem = pstrdup("Timed out sending the commit to the sidecar.");
+      set_problem("Timed out sending to the sidecar.");
       return sent == 0 ? SEND_NOTHING_WRITTEN : SEND_PARTIAL;
     }
-    *problem = psprintf("Could not send the commit to the sidecar: %m.");
+    set_problem("Could not send to the sidecar: %s.", strerror(errno));
     return sent == 0 ? SEND_NOTHING_WRITTEN : SEND_PARTIAL;
   }
   return SEND_OK;
 }
 
 /* Send one frame, reconnecting once when an old connection turns out dead before any byte left. */
-static OrdoSendOutcome send_frame(const uint8 *frame, size_t len, TimestampTz deadline,
-                                  char **problem) {
+static OrdoSendOutcome send_frame(const uint8 *frame, size_t len, TimestampTz deadline) {
   int attempt;
   for (attempt = 0; attempt < 2; attempt++) {
     bool fresh = false;
@@ -165,10 +188,10 @@ static OrdoSendOutcome send_frame(const uint8 *frame, size_t len, TimestampTz de
          !connection_looks_alive()))
       transport_disconnect();
     if (sidecar_fd == PGINVALID_SOCKET) {
-      if (!connect_sidecar(problem)) return ORDO_NOT_DELIVERED;
+      if (!connect_sidecar()) return ORDO_NOT_DELIVERED;
       fresh = true;
     }
-    r = send_all(frame, len, deadline, problem);
+    r = send_all(frame, len, deadline);
     if (r == SEND_OK) return ORDO_REPLY_RECEIVED; /* caller goes on to read */
     transport_disconnect();
     /*
@@ -195,13 +218,12 @@ static void recv_reserve(size_t need) {
 static void send_pong(uint64 nonce, TimestampTz deadline) {
   uint8 frame[WIRE_FRAME_HEADER_BYTES + 8];
   wire_buf buf;
-  char *problem = NULL;
   wire_buf_init(&buf, NULL, NULL);
   buf.data = frame;
   buf.cap = sizeof frame;
   wire_encode_ping(&buf, WIRE_PONG, nonce);
   Assert(!buf.failed && buf.len == sizeof frame);
-  (void)send_all(frame, sizeof frame, deadline, &problem);
+  (void)send_all(frame, sizeof frame, deadline);
 }
 
 /* Read frames until the reply to request_id arrives. */
@@ -276,18 +298,113 @@ OrdoSendOutcome transport_commit(const uint8 *frame, size_t frame_len, uint64 re
                                  OrdoReply *reply) {
   TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ordo_commit_timeout_ms);
   OrdoSendOutcome outcome;
-  char *problem = NULL;
 
   reply->verdict = 0;
   reply->tau_commit = 0;
   reply->detail = pstrdup("");
   reply->problem = NULL;
-  outcome = send_frame(frame, frame_len, deadline, &problem);
+  outcome = send_frame(frame, frame_len, deadline);
   if (outcome != ORDO_REPLY_RECEIVED) {
-    reply->problem = problem;
+    reply->problem = pstrdup(problem_buf);
     return outcome;
   }
   outcome = read_reply(request_id, deadline, reply);
   if (outcome != ORDO_REPLY_RECEIVED) transport_disconnect();
   return outcome;
+}
+
+/* Drop the first frame_bytes of the receive buffer. */
+static void recv_consume(size_t frame_bytes) {
+  memmove(recv_buf, recv_buf + frame_bytes, recv_len - frame_bytes);
+  recv_len -= frame_bytes;
+}
+
+/*
+ * WAIT_VISIBLE(tau) and wait up to timeout_ms for its VISIBLE. Never throws
+ * (the caller's transaction is already committed) and allocates nothing:
+ * the receive buffer exists since the commit's reply was read into it. On
+ * false, *problem (static) says why and the connection is closed, so a late
+ * VISIBLE is never read as an answer to a later request.
+ */
+bool transport_wait_visible(int64 tau, int timeout_ms, const char **problem) {
+  TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+  uint8 frame[WIRE_FRAME_HEADER_BYTES + 16];
+  uint64 request_id = transport_next_request_id();
+  wire_buf buf;
+  bool ok = false;
+
+  *problem = problem_buf;
+  problem_buf[0] = '\0';
+  HOLD_INTERRUPTS();
+  wire_buf_init(&buf, NULL, NULL);
+  buf.data = frame;
+  buf.cap = sizeof frame;
+  wire_encode_wait_visible(&buf, request_id, tau);
+  Assert(!buf.failed && buf.len == sizeof frame);
+
+  if (recv_buf == NULL || recv_cap < transport_recv_chunk_bytes) {
+    set_problem("No receive buffer (no commit was sent on this connection).");
+  } else if (send_frame(frame, sizeof frame, deadline) == ORDO_REPLY_RECEIVED) {
+    for (;;) {
+      wire_message m;
+      size_t frame_bytes = 0;
+      wire_status st = wire_decode(recv_buf, recv_len, transport_reply_payload_bytes_max, &m,
+                                   &frame_bytes);
+      if (st == WIRE_OK) {
+        if (m.type == WIRE_VISIBLE && m.request_id == request_id) {
+          recv_consume(frame_bytes);
+          ok = true;
+          break;
+        }
+        if (m.type == WIRE_PING || m.type == WIRE_PONG) {
+          uint64 nonce = m.nonce;
+          bool ping = m.type == WIRE_PING;
+          recv_consume(frame_bytes);
+          if (ping) send_pong(nonce, deadline);
+          continue;
+        }
+        if (m.type == WIRE_ERROR)
+          set_problem("The sidecar answered with error %u: %.*s", (unsigned)m.code,
+                      (int)Min(m.text_len, 160), m.text ? m.text : "");
+        else
+          set_problem("The sidecar sent an unexpected frame of type %d.", (int)m.type);
+        break;
+      }
+      if (st != WIRE_TRUNCATED) {
+        set_problem("The sidecar's answer was rejected: %s.", wire_status_name(st));
+        break;
+      }
+      if (recv_cap - recv_len < transport_recv_chunk_bytes / 2) {
+        set_problem("The sidecar's answer is too large.");
+        break;
+      }
+      {
+        bool stopped = false;
+        ssize_t n = recv(sidecar_fd, recv_buf + recv_len, recv_cap - recv_len, MSG_DONTWAIT);
+        if (n > 0) {
+          recv_len += (size_t)n;
+          continue;
+        }
+        if (n == 0) {
+          set_problem("The sidecar closed the connection before answering.");
+          break;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          set_problem("Could not read the sidecar's answer: %s.", strerror(errno));
+          break;
+        }
+        if (!wait_socket(WL_SOCKET_READABLE, deadline, &stopped)) {
+          if (stopped)
+            set_problem("The wait was cancelled, or the session is ending.");
+          else
+            set_problem("No answer within %d ms (ordo.visible_timeout).", timeout_ms);
+          break;
+        }
+      }
+    }
+  }
+  if (!ok) transport_disconnect();
+  RESUME_INTERRUPTS();
+  return ok;
 }

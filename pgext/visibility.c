@@ -14,6 +14,14 @@
  *
  * Entries whose xid precedes every backend's xmin and that committed locally
  * are visible to every current and future snapshot and are pruned.
+ *
+ * With replication on (docs/replication.md section 5) S is also at most the
+ * applier's applied_tau, read under the lock before the scan, and the
+ * applier registers each commit it applies as COMMITTED at its tau before
+ * committing it (visibility_register_applied). Every commit at or below
+ * applied_tau is then either pruned (visible to everyone) or an entry of the
+ * table, so each commit at or below S is visible in the snapshot, remote
+ * ones included.
  */
 #include "ordo.h"
 
@@ -21,6 +29,7 @@
 
 #include "access/transam.h"
 #include "miscadmin.h"
+#include "replication.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
@@ -144,6 +153,8 @@ int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_boun
   }
   now_us = visibility_now_us();
   start = Min(now_us, snapshot_bound_us) - 1;
+  /* After the applier's commits below it entered the table: read it before the scan. */
+  if (replication_enabled()) start = Min(start, replication_applied_tau());
   for (i = 0; i < ring->used; i++) {
     VisibilityEntry *e = &ring->entries[i];
     int64 bound;
@@ -164,6 +175,38 @@ int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_boun
 
   Assert(start < now_us);
   return start;
+}
+
+/*
+ * The applier is about to commit xid, which applies the journal's commit at
+ * tau_commit: enter it as COMMITTED so that a backend whose snapshot does not
+ * see it yet keeps tau_start below it. Called after xid exists and before the
+ * commit; visibility_remove(xid) if the applier's transaction aborts instead.
+ */
+void visibility_register_applied(TransactionId xid, int64 tau_commit) {
+  TransactionId horizon = InvalidTransactionId;
+  int i;
+  Assert(ring != NULL && TransactionIdIsNormal(xid));
+  if (ring->used * 2 > ring->slots || ring->inserts % visibility_prune_every_inserts == 0)
+    horizon = GetOldestNonRemovableTransactionId(NULL);
+  LWLockAcquire(ring->lock, LW_EXCLUSIVE);
+  if (TransactionIdIsValid(horizon)) prune(horizon);
+  i = find_entry(xid);
+  if (i < 0 && ring->used >= ring->slots) {
+    LWLockRelease(ring->lock);
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("ordo: all %u slots of ordo.visibility_slots are in use",
+                           (unsigned)ordo_visibility_slots),
+                    errhint("Raise ordo.visibility_slots or end long-running transactions.")));
+  }
+  if (i < 0) {
+    i = (int)ring->used++;
+    ring->inserts++;
+  }
+  ring->entries[i].xid = xid;
+  ring->entries[i].state = VIS_COMMITTED;
+  ring->entries[i].tau = tau_commit;
+  LWLockRelease(ring->lock);
 }
 
 void visibility_mark_committed(TransactionId xid, int64 tau_commit) {

@@ -225,6 +225,29 @@ void wire_encode_ping(wire_buf *buf, wire_type type, uint64_t nonce) {
   wire_frame_end(buf, start, type);
 }
 
+void wire_encode_subscribe_all(wire_buf *buf, uint64_t qp_id, int64_t from_tau) {
+  size_t start = wire_frame_begin(buf);
+  wire_put_u64(buf, qp_id);
+  wire_put_u64(buf, (uint64_t)from_tau);
+  wire_put_u32(buf, 1);
+  wire_put_bytes(buf, "", 0); /* lo: from the first key */
+  wire_put_bytes(buf, "", 0); /* hi: no upper bound */
+  wire_frame_end(buf, start, WIRE_SUBSCRIBE);
+}
+
+void wire_encode_applied(wire_buf *buf, int64_t tau) {
+  size_t start = wire_frame_begin(buf);
+  wire_put_u64(buf, (uint64_t)tau);
+  wire_frame_end(buf, start, WIRE_APPLIED);
+}
+
+void wire_encode_wait_visible(wire_buf *buf, uint64_t request_id, int64_t tau) {
+  size_t start = wire_frame_begin(buf);
+  wire_put_u64(buf, request_id);
+  wire_put_u64(buf, (uint64_t)tau);
+  wire_frame_end(buf, start, WIRE_WAIT_VISIBLE);
+}
+
 /* ---- decoding ---- */
 
 typedef struct reader {
@@ -268,28 +291,65 @@ static const uint8_t *read_bytes(reader *r, uint32_t *len) {
   return take(r, *len);
 }
 
+/* txn_id, tau_start, write_count, writes: a COMMIT_REQUEST after its request_id, or a RECORD body. */
+static void decode_commit_body(reader *r, wire_message *out) {
+  const uint8_t *id;
+  uint32_t len = 0;
+  uint32_t i;
+  id = take(r, WIRE_TXN_ID_BYTES);
+  if (id) memcpy(out->txn_id, id, WIRE_TXN_ID_BYTES);
+  out->tau_start = (int64_t)read_u64(r);
+  out->write_count = read_u32(r);
+  out->writes = r->p;
+  for (i = 0; i < out->write_count && !r->bad; i++) {
+    uint8_t kind = read_u8(r);
+    if (kind < WIRE_KIND_INSERT || kind > WIRE_KIND_DDL) r->bad = 1;
+    read_bytes(r, &len);
+    if (len == 0) r->bad = 1; /* keys are at least one byte */
+    read_bytes(r, &len);
+  }
+  out->writes_len = (size_t)(r->p - out->writes);
+}
+
 static int decode_payload(wire_type type, reader *r, wire_message *out) {
   uint32_t len = 0;
   uint32_t i;
   switch (type) {
-    case WIRE_COMMIT_REQUEST: {
-      const uint8_t *id;
+    case WIRE_COMMIT_REQUEST:
       out->request_id = read_u64(r);
-      id = take(r, WIRE_TXN_ID_BYTES);
-      if (id) memcpy(out->txn_id, id, WIRE_TXN_ID_BYTES);
-      out->tau_start = (int64_t)read_u64(r);
-      out->write_count = read_u32(r);
-      out->writes = r->p;
-      for (i = 0; i < out->write_count && !r->bad; i++) {
-        uint8_t kind = read_u8(r);
-        if (kind < WIRE_KIND_INSERT || kind > WIRE_KIND_SHARED_LOCK) r->bad = 1;
+      decode_commit_body(r, out);
+      break;
+    case WIRE_SUBSCRIBE:
+      out->qp_id = read_u64(r);
+      out->from_tau = (int64_t)read_u64(r);
+      out->range_count = read_u32(r);
+      if (out->range_count == 0) r->bad = 1; /* at least one range */
+      out->ranges = r->p;
+      for (i = 0; i < out->range_count && !r->bad; i++) {
         read_bytes(r, &len);
-        if (len == 0) r->bad = 1; /* keys are at least one byte */
         read_bytes(r, &len);
       }
-      out->writes_len = (size_t)(r->p - out->writes);
+      out->ranges_len = (size_t)(r->p - out->ranges);
       break;
-    }
+    case WIRE_RECORD:
+      out->tau_commit = (int64_t)read_u64(r);
+      out->journal_id = read_u32(r);
+      out->body = r->p;
+      decode_commit_body(r, out);
+      out->body_len = (size_t)(r->p - out->body);
+      break;
+    case WIRE_WATERMARK:
+      out->tau = (int64_t)read_u64(r);
+      out->lease_until_us = (int64_t)read_u64(r);
+      break;
+    case WIRE_APPLIED:
+      out->tau = (int64_t)read_u64(r);
+      break;
+    case WIRE_WAIT_VISIBLE:
+    case WIRE_VISIBLE:
+      out->request_id = read_u64(r);
+      out->tau = (int64_t)read_u64(r);
+      break;
     case WIRE_COMMIT_REPLY:
       out->request_id = read_u64(r);
       out->verdict = read_u8(r);
@@ -330,7 +390,7 @@ wire_status wire_decode(const uint8_t *data, size_t len, uint32_t payload_max, w
   type = data[5];
   flags = load_u16(data + 6);
   if (version != WIRE_VERSION) return WIRE_UNSUPPORTED_VERSION;
-  if (flags != 0 || type < WIRE_COMMIT_REQUEST || type > WIRE_PONG) return WIRE_MALFORMED;
+  if (flags != 0 || type < WIRE_COMMIT_REQUEST || type > WIRE_TYPE_MAX) return WIRE_MALFORMED;
   if (len - WIRE_FRAME_HEADER_BYTES < payload_len) return WIRE_TRUNCATED;
   crc = wire_crc32c(WIRE_CRC32C_INIT, data + 4, 4);
   crc = wire_crc32c(crc, data + WIRE_FRAME_HEADER_BYTES, payload_len);
@@ -360,4 +420,122 @@ int wire_next_write(const uint8_t **cursor, const uint8_t *end, wire_write *out)
   if (r.bad) return 0;
   *cursor = r.p;
   return 1;
+}
+
+int wire_next_range(const uint8_t **cursor, const uint8_t *end, const uint8_t **lo,
+                    uint32_t *lo_len, const uint8_t **hi, uint32_t *hi_len) {
+  reader r;
+  r.p = *cursor;
+  r.end = end;
+  r.bad = 0;
+  if (r.p >= r.end) return 0;
+  *lo = read_bytes(&r, lo_len);
+  *hi = read_bytes(&r, hi_len);
+  if (r.bad) return 0;
+  *cursor = r.p;
+  return 1;
+}
+
+int wire_decode_commit_body(const uint8_t *body, size_t len, wire_message *out) {
+  reader r;
+  r.p = body;
+  r.end = body + len;
+  r.bad = 0;
+  decode_commit_body(&r, out);
+  return !r.bad && r.p == r.end;
+}
+
+static const char *read_name(reader *r, uint16_t *len) {
+  *len = read_u16(r);
+  return (const char *)take(r, *len);
+}
+
+/* A value: i32 length (-1 for NULL) then the bytes. */
+static void read_value(reader *r, wire_value *out) {
+  uint32_t len = read_u32(r);
+  if (len == 0xFFFFFFFFu) {
+    out->data = NULL;
+    out->len = 0;
+    out->is_null = 1;
+    return;
+  }
+  if (len > 0x7FFFFFFFu) r->bad = 1;
+  out->data = (const char *)take(r, len);
+  out->len = len;
+  out->is_null = 0;
+}
+
+int wire_decode_key(const uint8_t *key, uint32_t len, wire_key *out) {
+  reader r;
+  uint16_t i;
+  wire_value v;
+  r.p = key;
+  r.end = key + len;
+  r.bad = 0;
+  memset(out, 0, sizeof *out);
+  out->tag = read_u8(&r);
+  if (out->tag < WIRE_KEY_TAG_PRIMARY || out->tag > WIRE_KEY_TAG_TABLE) return 0;
+  out->schema = read_name(&r, &out->schema_len);
+  out->table = read_name(&r, &out->table_len);
+  if (out->tag == WIRE_KEY_TAG_UNIQUE) out->index = read_name(&r, &out->index_len);
+  out->ncols = read_u16(&r);
+  out->values = r.p;
+  for (i = 0; i < out->ncols && !r.bad; i++) read_value(&r, &v);
+  out->values_len = (size_t)(r.p - out->values);
+  return !r.bad && r.p == r.end;
+}
+
+int wire_next_value(const uint8_t **cursor, const uint8_t *end, wire_value *out) {
+  reader r;
+  r.p = *cursor;
+  r.end = end;
+  r.bad = 0;
+  if (r.p >= r.end) return 0;
+  read_value(&r, out);
+  if (r.bad) return 0;
+  *cursor = r.p;
+  return 1;
+}
+
+int wire_decode_image(const uint8_t *image, uint32_t len, wire_image *out) {
+  reader r;
+  uint16_t i;
+  uint16_t name_len;
+  wire_value v;
+  r.p = image;
+  r.end = image + len;
+  r.bad = 0;
+  out->natts = read_u16(&r);
+  out->columns = r.p;
+  for (i = 0; i < out->natts && !r.bad; i++) {
+    read_name(&r, &name_len);
+    read_value(&r, &v);
+  }
+  out->columns_len = (size_t)(r.p - out->columns);
+  return !r.bad && r.p == r.end;
+}
+
+int wire_next_column(const uint8_t **cursor, const uint8_t *end, const char **name,
+                     uint16_t *name_len, wire_value *value) {
+  reader r;
+  r.p = *cursor;
+  r.end = end;
+  r.bad = 0;
+  if (r.p >= r.end) return 0;
+  *name = read_name(&r, name_len);
+  read_value(&r, value);
+  if (r.bad) return 0;
+  *cursor = r.p;
+  return 1;
+}
+
+int wire_decode_ddl_image(const uint8_t *image, uint32_t len, wire_ddl_image *out) {
+  reader r;
+  r.p = image;
+  r.end = image + len;
+  r.bad = 0;
+  out->search_path = (const char *)read_bytes(&r, &out->search_path_len);
+  out->role = (const char *)read_bytes(&r, &out->role_len);
+  out->statement = (const char *)read_bytes(&r, &out->statement_len);
+  return !r.bad && r.p == r.end;
 }

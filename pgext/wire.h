@@ -24,8 +24,16 @@ typedef enum wire_type {
   WIRE_COMMIT_REPLY = 2,
   WIRE_ERROR = 3,
   WIRE_PING = 4,
-  WIRE_PONG = 5
+  WIRE_PONG = 5,
+  WIRE_SUBSCRIBE = 6,
+  WIRE_RECORD = 7,
+  WIRE_WATERMARK = 8,
+  WIRE_APPLIED = 9,
+  WIRE_WAIT_VISIBLE = 10,
+  WIRE_VISIBLE = 11
 } wire_type;
+
+#define WIRE_TYPE_MAX WIRE_VISIBLE
 
 typedef enum wire_write_kind {
   WIRE_KIND_INSERT = 1,
@@ -33,7 +41,8 @@ typedef enum wire_write_kind {
   WIRE_KIND_DELETE = 3,
   WIRE_KIND_LOCK = 4,
   WIRE_KIND_UNIQUE = 5,
-  WIRE_KIND_SHARED_LOCK = 6
+  WIRE_KIND_SHARED_LOCK = 6,
+  WIRE_KIND_DDL = 7
 } wire_write_kind;
 
 typedef enum wire_verdict {
@@ -45,6 +54,7 @@ typedef enum wire_verdict {
 
 #define WIRE_KEY_TAG_PRIMARY 1
 #define WIRE_KEY_TAG_UNIQUE 2
+#define WIRE_KEY_TAG_TABLE 3
 
 /* Outcome of decoding one frame; the order matches the protocol's rejection order. */
 typedef enum wire_status {
@@ -111,6 +121,11 @@ void wire_commit_request_finish(wire_buf *buf, uint64_t request_id,
 
 void wire_encode_ping(wire_buf *buf, wire_type type, uint64_t nonce); /* PING or PONG */
 
+/* SUBSCRIBE with one range, both bounds empty: every key (what a QP's applier asks for). */
+void wire_encode_subscribe_all(wire_buf *buf, uint64_t qp_id, int64_t from_tau);
+void wire_encode_applied(wire_buf *buf, int64_t tau);
+void wire_encode_wait_visible(wire_buf *buf, uint64_t request_id, int64_t tau);
+
 /* A decoded message; strings point into the frame that was decoded. */
 typedef struct wire_message {
   wire_type type;
@@ -125,12 +140,25 @@ typedef struct wire_message {
   uint16_t code;
   /* PING and PONG */
   uint64_t nonce;
-  /* COMMIT_REQUEST */
+  /* COMMIT_REQUEST, and the body of a RECORD (tau_commit above is the RECORD's) */
   uint8_t txn_id[WIRE_TXN_ID_BYTES];
   int64_t tau_start;
   uint32_t write_count;
   const uint8_t *writes; /* the encoded writes, for wire_next_write */
   size_t writes_len;
+  /* RECORD */
+  uint32_t journal_id;
+  const uint8_t *body; /* txn_id .. writes, as journaled */
+  size_t body_len;
+  /* SUBSCRIBE */
+  uint64_t qp_id;
+  int64_t from_tau;
+  uint32_t range_count;
+  const uint8_t *ranges; /* range_count x (bytes lo, bytes hi), for wire_next_range */
+  size_t ranges_len;
+  /* WATERMARK, APPLIED, WAIT_VISIBLE, VISIBLE (request_id above for the last two) */
+  int64_t tau;
+  int64_t lease_until_us; /* WATERMARK */
 } wire_message;
 
 /*
@@ -149,5 +177,64 @@ typedef struct wire_write {
   uint32_t image_len;
 } wire_write;
 int wire_next_write(const uint8_t **cursor, const uint8_t *end, wire_write *out);
+
+/* Iterate the ranges of a decoded SUBSCRIBE; returns 0 at the end. */
+int wire_next_range(const uint8_t **cursor, const uint8_t *end, const uint8_t **lo,
+                    uint32_t *lo_len, const uint8_t **hi, uint32_t *hi_len);
+
+/*
+ * A commit body (docs/sidecar.md "Journal body"): txn_id, tau_start,
+ * write_count, writes. Fills txn_id, tau_start, write_count, writes and
+ * writes_len of out; returns 1 when the body decodes exactly.
+ */
+int wire_decode_commit_body(const uint8_t *body, size_t len, wire_message *out);
+
+/* Conflict keys and row images (docs/protocol.md "Conflict keys and row images"). */
+typedef struct wire_key {
+  uint8_t tag; /* WIRE_KEY_TAG_* */
+  const char *schema;
+  uint16_t schema_len;
+  const char *table;
+  uint16_t table_len;
+  const char *index; /* tag 2 only, else NULL */
+  uint16_t index_len;
+  uint16_t ncols;
+  const uint8_t *values; /* ncols values, for wire_next_value */
+  size_t values_len;
+} wire_key;
+
+typedef struct wire_value {
+  const char *data; /* NULL for SQL NULL */
+  uint32_t len;
+  int is_null;
+} wire_value;
+
+/* Returns 1 when key decodes exactly (all ncols values present, nothing left over). */
+int wire_decode_key(const uint8_t *key, uint32_t len, wire_key *out);
+/* Next value (i32 length, -1 NULL) of a key; returns 0 at the end or on bad input. */
+int wire_next_value(const uint8_t **cursor, const uint8_t *end, wire_value *out);
+
+/* A row image: u16 natts, then natts x (name, value). */
+typedef struct wire_image {
+  uint16_t natts;
+  const uint8_t *columns; /* for wire_next_column */
+  size_t columns_len;
+} wire_image;
+
+int wire_decode_image(const uint8_t *image, uint32_t len, wire_image *out);
+int wire_next_column(const uint8_t **cursor, const uint8_t *end, const char **name,
+                     uint16_t *name_len, wire_value *value);
+
+/* A DDL image (kind 7): string search_path, string role, string statement. */
+typedef struct wire_ddl_image {
+  const char *search_path;
+  uint32_t search_path_len;
+  const char *role;
+  uint32_t role_len;
+  const char *statement;
+  uint32_t statement_len;
+} wire_ddl_image;
+
+int wire_decode_ddl_image(const uint8_t *image, uint32_t len, wire_ddl_image *out);
 
 #endif /* ORDO_WIRE_H */

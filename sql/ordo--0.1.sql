@@ -108,6 +108,11 @@ $$;
 CREATE EVENT TRIGGER ordo_capture_new_tables ON ddl_command_end
   WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
   EXECUTE FUNCTION ordo.on_ddl_command_end();
+-- ALWAYS: it fires under session_replication_role = replica too, so a table
+-- the applier creates (running another QP's DDL) gets the capture trigger.
+-- The capture trigger itself keeps the default (ORIGIN): it does not fire in
+-- the applier, whose writes come from the journal and are not sent again.
+ALTER EVENT TRIGGER ordo_capture_new_tables ENABLE ALWAYS;
 
 -- Tables that exist before the extension.
 SELECT ordo.attach_missing();

@@ -2,7 +2,9 @@
  * wire_test.c - command-line face of pgext/wire.c for the golden vectors.
  *
  *   wire_test decode <HEX>   one JSON line describing the frame, or {"error":"<reason>"}
- *   wire_test encode <NAME>  lowercase hex of a built-in message (docs/protocol.md)
+ *   wire_test encode <NAME>  lowercase hex of a built-in message (docs/protocol.md): ping, pong,
+ *                            commit_request_empty, commit_request_basic, subscribe_all,
+ *                            applied, wait_visible
  *
  * The mocha suite runs this binary and compares its answers with the
  * TypeScript codec and test/protocol/vectors.json, so the C codec the
@@ -53,12 +55,13 @@ static void print_json_string(const char *s, size_t len) {
   putchar('"');
 }
 
-static void print_commit_request(const wire_message *m) {
+/* The fields of a commit body (txn_id, tau_start, writes), after an opening brace and fields. */
+static void print_commit_body(const wire_message *m) {
   const uint8_t *cursor = m->writes;
   const uint8_t *end = m->writes + m->writes_len;
   wire_write w;
   int first = 1;
-  printf("{\"type\":\"COMMIT_REQUEST\",\"request_id\":\"%" PRIu64 "\",\"txn_id\":\"", m->request_id);
+  printf("\"txn_id\":\"");
   print_hex(m->txn_id, WIRE_TXN_ID_BYTES);
   printf("\",\"tau_start\":\"%" PRId64 "\",\"writes\":[", m->tau_start);
   while (wire_next_write(&cursor, end, &w)) {
@@ -66,6 +69,39 @@ static void print_commit_request(const wire_message *m) {
     print_hex(w.key, w.key_len);
     printf("\",\"image\":\"");
     print_hex(w.image, w.image_len);
+    printf("\"}");
+    first = 0;
+  }
+  printf("]}\n");
+}
+
+static void print_commit_request(const wire_message *m) {
+  printf("{\"type\":\"COMMIT_REQUEST\",\"request_id\":\"%" PRIu64 "\",", m->request_id);
+  print_commit_body(m);
+}
+
+static void print_record(const wire_message *m) {
+  printf("{\"type\":\"RECORD\",\"tau_commit\":\"%" PRId64 "\",\"journal_id\":%" PRIu32 ",",
+         m->tau_commit, m->journal_id);
+  print_commit_body(m);
+}
+
+static void print_subscribe(const wire_message *m) {
+  const uint8_t *cursor = m->ranges;
+  const uint8_t *end = m->ranges + m->ranges_len;
+  const uint8_t *lo;
+  const uint8_t *hi;
+  uint32_t lo_len;
+  uint32_t hi_len;
+  int first = 1;
+  printf("{\"type\":\"SUBSCRIBE\",\"qp_id\":\"%" PRIu64 "\",\"from_tau\":\"%" PRId64
+         "\",\"ranges\":[",
+         m->qp_id, m->from_tau);
+  while (wire_next_range(&cursor, end, &lo, &lo_len, &hi, &hi_len)) {
+    printf("%s{\"lo\":\"", first ? "" : ",");
+    print_hex(lo, lo_len);
+    printf("\",\"hi\":\"");
+    print_hex(hi, hi_len);
     printf("\"}");
     first = 0;
   }
@@ -126,6 +162,25 @@ static int cmd_decode(const char *hex) {
     case WIRE_COMMIT_REQUEST:
       print_commit_request(&m);
       break;
+    case WIRE_SUBSCRIBE:
+      print_subscribe(&m);
+      break;
+    case WIRE_RECORD:
+      print_record(&m);
+      break;
+    case WIRE_WATERMARK:
+      printf("{\"type\":\"WATERMARK\",\"tau\":\"%" PRId64 "\",\"lease_until_us\":\"%" PRId64
+             "\"}\n",
+             m.tau, m.lease_until_us);
+      break;
+    case WIRE_APPLIED:
+      printf("{\"type\":\"APPLIED\",\"tau\":\"%" PRId64 "\"}\n", m.tau);
+      break;
+    case WIRE_WAIT_VISIBLE:
+    case WIRE_VISIBLE:
+      printf("{\"type\":\"%s\",\"request_id\":\"%" PRIu64 "\",\"tau\":\"%" PRId64 "\"}\n",
+             m.type == WIRE_VISIBLE ? "VISIBLE" : "WAIT_VISIBLE", m.request_id, m.tau);
+      break;
   }
   free(data);
   return 0;
@@ -159,6 +214,12 @@ static int cmd_encode(const char *name) {
     wire_commit_request_add(&buf, WIRE_KIND_DELETE, "k2", 2, "", 0);
     wire_commit_request_add(&buf, WIRE_KIND_SHARED_LOCK, "k3", 2, "", 0);
     wire_commit_request_finish(&buf, 42, txn_id, INT64_C(1700000000123456), 3);
+  } else if (strcmp(name, "subscribe_all") == 0) {
+    wire_encode_subscribe_all(&buf, UINT64_C(0x1122334455667788), INT64_C(1700000000000000));
+  } else if (strcmp(name, "applied") == 0) {
+    wire_encode_applied(&buf, INT64_C(1700000000123457));
+  } else if (strcmp(name, "wait_visible") == 0) {
+    wire_encode_wait_visible(&buf, 42, INT64_C(1700000000123457));
   } else {
     known = 0;
   }

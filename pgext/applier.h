@@ -1,0 +1,57 @@
+/*
+ * applier.h - the shared state behind replication.h, as replication.c and
+ * the applier worker (applier.c) see it. Backends use only replication.h.
+ *
+ * One OrdoReplicationShared lives in shared memory. Turn slots are indexed
+ * by pgprocno and guarded by `mutex` together with the failure fields;
+ * applied_tau and lease_until_us are atomics written only by the applier.
+ */
+#ifndef ORDO_APPLIER_H
+#define ORDO_APPLIER_H
+
+#include "postgres.h"
+
+#include "port/atomics.h"
+#include "replication/origin.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#include "replication.h"
+
+#define ORDO_FAILURE_TEXT_BYTES 1024
+
+typedef struct OrdoTurnSlot {
+  TransactionId xid;
+  uint32 state; /* OrdoTurnState */
+  bool doomed;  /* the applier needs a lock this waiting transaction holds (§5): give up, 40003 */
+  int pid;      /* the backend that took the slot, to notice it is gone */
+  int64 tau;    /* tau_commit once WAITING */
+} OrdoTurnSlot;
+
+typedef struct OrdoReplicationShared {
+  slock_t mutex;
+  pg_atomic_uint64 applied_tau;    /* int64; every commit at or below it is visible here */
+  pg_atomic_uint64 lease_until_us; /* int64, CLOCK_MONOTONIC µs; 0 = no lease */
+  RepOriginId origin;              /* the "ordo" origin, InvalidRepOriginId until the applier knows it */
+  Latch *applier_latch;            /* NULL while no applier runs */
+  int applier_pid;
+  bool failed; /* the applier stopped on an error applying failed_tau */
+  int64 failed_tau;
+  char failure[ORDO_FAILURE_TEXT_BYTES];
+  int nslots;
+  OrdoTurnSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} OrdoReplicationShared;
+
+/* replication.c */
+extern bool ordo_replication;
+extern char *ordo_database;
+extern int ordo_apply_lock_grace_ms;
+extern OrdoReplicationShared *replication_shared;
+
+extern int64 replication_monotonic_us(void);
+extern void replication_advance_applied(int64 tau); /* applied_tau = max(applied_tau, tau) */
+
+/* applier.c: the background worker's entry point (bgw_function_name). */
+extern PGDLLEXPORT void ordo_applier_main(Datum main_arg);
+
+#endif /* ORDO_APPLIER_H */

@@ -1,0 +1,295 @@
+/*
+ * ddl.c - captures schema changes as writes of kind 7 (docs/replication.md
+ * section 7), so that every other QP's applier runs the same statement.
+ *
+ * A ProcessUtility hook (chained) sees CREATE TABLE, CREATE TABLE AS ... WITH
+ * NO DATA, ALTER TABLE, ALTER TABLE ... RENAME / SET SCHEMA, DROP TABLE,
+ * CREATE INDEX and DROP INDEX (and ALTER INDEX ... RENAME) run by a client
+ * session. For every permanent or unlogged table the statement creates,
+ * alters or drops in a captured schema (not temporary, not pg_catalog,
+ * information_schema, pg_toast or ordo), including the partitions and
+ * children it reaches, it records
+ *   key   = tag 3, schema, table, no columns
+ *   image = search_path, role, the statement's text
+ * after the statement succeeded. Names are resolved before the statement
+ * runs (a DROP removes them) except for what it creates. The writes go to
+ * the adjudicator at commit like any other, so two concurrent DDLs on one
+ * table conflict, and a write to a table whose schema changed after the
+ * writer's tau_start loses with OC001.
+ *
+ * Not captured: sub-commands PostgreSQL runs on its own (an index made by a
+ * PRIMARY KEY clause is part of its CREATE TABLE), the scripts of CREATE
+ * EXTENSION, and the applier's own statements (a background worker). With
+ * replication on, a transaction may not mix DDL with row writes (capture.c)
+ * and CREATE TABLE AS must be WITH NO DATA: its rows would have no primary
+ * key, and its query could produce other rows on another QP.
+ */
+#include "ordo.h"
+
+#include <ctype.h>
+
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/parsenodes.h"
+#include "replication.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+
+typedef struct DdlTarget {
+  char *schema;
+  char *table;
+} DdlTarget;
+
+/* What a statement will have changed, gathered before it runs. */
+typedef struct DdlPlan {
+  List *targets;         /* DdlTarget * resolved before the statement runs */
+  RangeVar *created;     /* a table the statement creates, resolved after it ran */
+  bool created_has_data; /* CREATE TABLE AS without WITH NO DATA */
+} DdlPlan;
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static void add_target(DdlPlan *plan, const char *schema, const char *table) {
+  ListCell *lc;
+  DdlTarget *t;
+  foreach (lc, plan->targets) {
+    t = (DdlTarget *)lfirst(lc);
+    if (strcmp(t->schema, schema) == 0 && strcmp(t->table, table) == 0) return;
+  }
+  t = palloc(sizeof(DdlTarget));
+  t->schema = pstrdup(schema);
+  t->table = pstrdup(table);
+  plan->targets = lappend(plan->targets, t);
+}
+
+static bool is_table_kind(char relkind) {
+  return relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE;
+}
+
+/* A table by OID, with its partitions and children when inherit is set. */
+static void add_table(DdlPlan *plan, Oid relid, bool inherit) {
+  List *rels;
+  ListCell *lc;
+  if (!OidIsValid(relid) || !is_table_kind(get_rel_relkind(relid))) return;
+  rels = inherit ? find_all_inheritors(relid, NoLock, NULL) : list_make1_oid(relid);
+  foreach (lc, rels) {
+    Oid rel = lfirst_oid(lc);
+    Oid nsp = get_rel_namespace(rel);
+    char *name = get_rel_name(rel);
+    char *schema;
+    if (!is_table_kind(get_rel_relkind(rel)) || !ordo_namespace_is_captured(nsp) || !name)
+      continue;
+    if (get_rel_persistence(rel) == RELPERSISTENCE_TEMP) continue;
+    schema = get_namespace_name(nsp);
+    if (schema) add_target(plan, schema, name);
+  }
+}
+
+static void add_rangevar(DdlPlan *plan, RangeVar *rv) {
+  if (rv == NULL) return;
+  add_table(plan, RangeVarGetRelid(rv, NoLock, true), rv->inh);
+}
+
+/* The table an index belongs to. */
+static void add_index_table(DdlPlan *plan, RangeVar *index_rv) {
+  Oid index = RangeVarGetRelid(index_rv, NoLock, true);
+  if (!OidIsValid(index)) return;
+  add_table(plan, IndexGetRelation(index, true), true);
+}
+
+/* The same table under another name (RENAME, SET SCHEMA): both names are keys. */
+static void add_new_name(DdlPlan *plan, RangeVar *rv, const char *new_schema,
+                         const char *new_name) {
+  Oid relid = RangeVarGetRelid(rv, NoLock, true);
+  Oid nsp;
+  char *schema;
+  if (!OidIsValid(relid) || !is_table_kind(get_rel_relkind(relid))) return;
+  if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP) return;
+  nsp = new_schema ? get_namespace_oid(new_schema, true) : get_rel_namespace(relid);
+  if (!ordo_namespace_is_captured(nsp)) return;
+  schema = get_namespace_name(nsp);
+  if (schema) add_target(plan, schema, new_name ? new_name : get_rel_name(relid));
+}
+
+static void plan_alter_table(DdlPlan *plan, AlterTableStmt *stmt) {
+  ListCell *lc;
+  if (stmt->objtype != OBJECT_TABLE) return;
+  add_rangevar(plan, stmt->relation);
+  foreach (lc, stmt->cmds) {
+    AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+    if (cmd->subtype == AT_AttachPartition || cmd->subtype == AT_DetachPartition ||
+        cmd->subtype == AT_DetachPartitionFinalize)
+      add_rangevar(plan, ((PartitionCmd *)cmd->def)->name);
+  }
+}
+
+static void plan_drop(DdlPlan *plan, DropStmt *stmt) {
+  ListCell *lc;
+  if (stmt->removeType != OBJECT_TABLE && stmt->removeType != OBJECT_INDEX) return;
+  foreach (lc, stmt->objects) {
+    RangeVar *rv = makeRangeVarFromNameList((List *)lfirst(lc));
+    if (stmt->removeType == OBJECT_TABLE)
+      add_table(plan, RangeVarGetRelid(rv, NoLock, true), true);
+    else
+      add_index_table(plan, rv);
+  }
+}
+
+static void plan_rename(DdlPlan *plan, RenameStmt *stmt) {
+  switch (stmt->renameType) {
+    case OBJECT_TABLE:
+      add_new_name(plan, stmt->relation, NULL, NULL); /* the old name, before it runs */
+      add_new_name(plan, stmt->relation, NULL, stmt->newname);
+      break;
+    case OBJECT_COLUMN:
+    case OBJECT_TABCONSTRAINT:
+      if (stmt->relationType == OBJECT_TABLE) add_rangevar(plan, stmt->relation);
+      break;
+    case OBJECT_INDEX: /* unique-key writes name their index */
+      add_index_table(plan, stmt->relation);
+      break;
+    default:
+      break;
+  }
+}
+
+static void plan_statement(DdlPlan *plan, Node *parsetree) {
+  switch (nodeTag(parsetree)) {
+    case T_CreateStmt: {
+      CreateStmt *stmt = (CreateStmt *)parsetree;
+      if (stmt->relation->relpersistence != RELPERSISTENCE_TEMP)
+        plan->created = copyObject(stmt->relation);
+      break;
+    }
+    case T_CreateTableAsStmt: {
+      CreateTableAsStmt *stmt = (CreateTableAsStmt *)parsetree;
+      if (stmt->objtype == OBJECT_TABLE && stmt->into->rel->relpersistence != RELPERSISTENCE_TEMP) {
+        plan->created = copyObject(stmt->into->rel);
+        plan->created_has_data = !stmt->into->skipData;
+      }
+      break;
+    }
+    case T_AlterTableStmt:
+      plan_alter_table(plan, (AlterTableStmt *)parsetree);
+      break;
+    case T_DropStmt:
+      plan_drop(plan, (DropStmt *)parsetree);
+      break;
+    case T_IndexStmt:
+      add_rangevar(plan, ((IndexStmt *)parsetree)->relation);
+      break;
+    case T_RenameStmt:
+      plan_rename(plan, (RenameStmt *)parsetree);
+      break;
+    case T_AlterObjectSchemaStmt: {
+      AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *)parsetree;
+      if (stmt->objectType == OBJECT_TABLE && stmt->relation) {
+        add_new_name(plan, stmt->relation, NULL, NULL);
+        add_new_name(plan, stmt->relation, stmt->newschema, NULL);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+/* After the statement ran: the table it created, where it was created. */
+static void resolve_created(DdlPlan *plan) {
+  Oid nsp;
+  Oid relid;
+  if (plan->created == NULL) return;
+  nsp = RangeVarGetCreationNamespace(plan->created);
+  relid = get_relname_relid(plan->created->relname, nsp);
+  if (!OidIsValid(relid) || !is_table_kind(get_rel_relkind(relid)) ||
+      get_rel_persistence(relid) == RELPERSISTENCE_TEMP || !ordo_namespace_is_captured(nsp))
+    return;
+  if (plan->created_has_data) {
+    if (!replication_enabled()) return; /* as before replication: rows are refused by capture */
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("ordo: CREATE TABLE AS needs WITH NO DATA"),
+                    errdetail("Other query processors run the statement again, and its query "
+                              "could produce other rows there."),
+                    errhint("Create the table WITH NO DATA, add a primary key, then fill it "
+                            "with INSERT ... SELECT in a transaction of its own.")));
+  }
+  add_table(plan, relid, false);
+}
+
+/* The part of the query string that is this statement. */
+static void statement_text(PlannedStmt *pstmt, const char *query, const char **text, size_t *len) {
+  size_t total = strlen(query);
+  int location = pstmt->stmt_location;
+  int length = pstmt->stmt_len;
+  if (location < 0 || (size_t)location > total) {
+    *text = query;
+    *len = total;
+    return;
+  }
+  *text = query + location;
+  *len = length > 0 && (size_t)location + (size_t)length <= total ? (size_t)length
+                                                                  : total - (size_t)location;
+  /* A statement after the first of a query string starts with the whitespace before it. */
+  while (*len > 0 && isspace((unsigned char)**text)) {
+    (*text)++;
+    (*len)--;
+  }
+}
+
+static void record_plan(DdlPlan *plan, PlannedStmt *pstmt, const char *query,
+                        const char *search_path, const char *role) {
+  const char *text;
+  size_t len;
+  ListCell *lc;
+  if (plan->targets == NIL) return;
+  statement_text(pstmt, query, &text, &len);
+  foreach (lc, plan->targets) {
+    DdlTarget *t = (DdlTarget *)lfirst(lc);
+    capture_append_ddl(t->schema, t->table, search_path, role, text, len);
+  }
+}
+
+static void ddl_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                               ProcessUtilityContext context, ParamListInfo params,
+                               QueryEnvironment *queryEnv, DestReceiver *dest,
+                               QueryCompletion *qc) {
+  DdlPlan plan = {NIL, NULL, false};
+  bool active = MyBackendType == B_BACKEND && context != PROCESS_UTILITY_SUBCOMMAND &&
+                !creating_extension && queryString != NULL && IsTransactionState() &&
+                ordo_extension_installed();
+  char *search_path = NULL;
+  char *role = NULL;
+
+  if (active) {
+    plan_statement(&plan, pstmt->utilityStmt);
+    active = plan.targets != NIL || plan.created != NULL;
+  }
+  if (active) {
+    const char *path = GetConfigOption("search_path", false, false);
+    search_path = pstrdup(path ? path : "");
+    role = pstrdup(GetUserNameFromId(GetUserId(), false));
+  }
+
+  if (prev_ProcessUtility)
+    prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+  else
+    standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
+                            qc);
+
+  if (active && IsTransactionState()) {
+    resolve_created(&plan);
+    record_plan(&plan, pstmt, queryString, search_path, role);
+  }
+}
+
+void ddl_init(void) {
+  prev_ProcessUtility = ProcessUtility_hook;
+  ProcessUtility_hook = ddl_ProcessUtility;
+}

@@ -1,0 +1,274 @@
+/*
+ * replication.c - the shared state of a QP's replication and the backend
+ * side of the turn protocol (replication.h, docs/replication.md §4-§6).
+ *
+ * Shared memory holds applied_tau, the applier's lease, the applier's
+ * failure (if it stopped), the id of the replication origin "ordo", and one
+ * turn slot per PGPROC. A backend whose commit was approved at tau C waits
+ * in PRE_COMMIT until the applier, following the crossbar's total order,
+ * reaches C and grants the turn; it then holds the origin with progress C
+ * while PostgreSQL writes its commit record, and releases it at
+ * XACT_EVENT_COMMIT / ABORT. Only one process holds the origin at a time:
+ * the applier never holds it while a turn is granted.
+ *
+ * The GUCs of replication are defined here; with ordo.replication off every
+ * function of replication.h is a no-op and no applier runs.
+ */
+#include "ordo.h"
+
+#include <time.h>
+
+#include "access/twophase.h"
+#include "access/xact.h"
+#include "access/xlogdefs.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "applier.h"
+#include "replication.h"
+
+#define ordo_apply_lock_grace_ms_default 200
+#define ordo_apply_lock_grace_ms_max 600000
+#define replication_turn_poll_ms 100
+#define replication_applier_restart_s 1
+
+bool ordo_replication = false;
+char *ordo_database = NULL;
+int ordo_apply_lock_grace_ms = ordo_apply_lock_grace_ms_default;
+OrdoReplicationShared *replication_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static bool turn_origin_set_up = false; /* this backend holds the origin for its turn */
+
+static int replication_slot_count(void) {
+  return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
+}
+
+static Size replication_shmem_size(void) {
+  return add_size(offsetof(OrdoReplicationShared, slots),
+                  mul_size(sizeof(OrdoTurnSlot), (Size)replication_slot_count()));
+}
+
+static void replication_shmem_request(void) {
+  if (prev_shmem_request_hook) prev_shmem_request_hook();
+  RequestAddinShmemSpace(replication_shmem_size());
+}
+
+static void replication_shmem_startup(void) {
+  bool found;
+  if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+  replication_shared = ShmemInitStruct("ordo replication", replication_shmem_size(), &found);
+  if (!found) {
+    memset(replication_shared, 0, replication_shmem_size());
+    SpinLockInit(&replication_shared->mutex);
+    pg_atomic_init_u64(&replication_shared->applied_tau, 0);
+    pg_atomic_init_u64(&replication_shared->lease_until_us, 0);
+    replication_shared->origin = InvalidRepOriginId;
+    replication_shared->applier_latch = NULL;
+    replication_shared->nslots = replication_slot_count();
+  }
+  LWLockRelease(AddinShmemInitLock);
+}
+
+static void register_applier(void) {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof worker);
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+  worker.bgw_restart_time = replication_applier_restart_s;
+  strlcpy(worker.bgw_library_name, "ordo", BGW_MAXLEN);
+  strlcpy(worker.bgw_function_name, "ordo_applier_main", BGW_MAXLEN);
+  strlcpy(worker.bgw_name, "ordo applier", BGW_MAXLEN);
+  strlcpy(worker.bgw_type, "ordo applier", BGW_MAXLEN);
+  worker.bgw_main_arg = (Datum)0;
+  worker.bgw_notify_pid = 0;
+  RegisterBackgroundWorker(&worker);
+}
+
+void replication_init(void) {
+  DefineCustomBoolVariable("ordo.replication", "Whether this query processor replicates.",
+                           "On: an applier follows the commit order of every query processor, "
+                           "and commits become visible in that order.",
+                           &ordo_replication, false, PGC_POSTMASTER, 0, NULL, NULL, NULL);
+  DefineCustomStringVariable("ordo.database", "Database the applier works in.", NULL,
+                             &ordo_database, "postgres", PGC_POSTMASTER, 0, NULL, NULL, NULL);
+  DefineCustomIntVariable("ordo.apply_lock_grace",
+                          "How long the applier waits for a lock a local transaction holds.",
+                          "After this the blocking transactions are cancelled with 40001.",
+                          &ordo_apply_lock_grace_ms, ordo_apply_lock_grace_ms_default, 1,
+                          ordo_apply_lock_grace_ms_max, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
+                          NULL);
+  prev_shmem_request_hook = shmem_request_hook;
+  shmem_request_hook = replication_shmem_request;
+  prev_shmem_startup_hook = shmem_startup_hook;
+  shmem_startup_hook = replication_shmem_startup;
+  if (ordo_replication) register_applier();
+}
+
+bool replication_enabled(void) { return ordo_replication; }
+
+int64 replication_monotonic_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64)ts.tv_sec * INT64CONST(1000000) + (int64)(ts.tv_nsec / 1000);
+}
+
+int64 replication_applied_tau(void) {
+  if (!ordo_replication || replication_shared == NULL) return PG_INT64_MAX;
+  return (int64)pg_atomic_read_u64(&replication_shared->applied_tau);
+}
+
+void replication_advance_applied(int64 tau) {
+  /* Only the applier writes it, so read-then-write is enough. */
+  if ((int64)pg_atomic_read_u64(&replication_shared->applied_tau) < tau)
+    pg_atomic_write_u64(&replication_shared->applied_tau, (uint64)tau);
+}
+
+void replication_check_live(void) {
+  bool failed;
+  int64 failed_tau = 0;
+  char failure[ORDO_FAILURE_TEXT_BYTES];
+  int64 lease;
+
+  if (!ordo_replication || replication_shared == NULL) return;
+  SpinLockAcquire(&replication_shared->mutex);
+  failed = replication_shared->failed;
+  if (failed) {
+    failed_tau = replication_shared->failed_tau;
+    memcpy(failure, replication_shared->failure, sizeof failure);
+  }
+  SpinLockRelease(&replication_shared->mutex);
+  if (failed)
+    ereport(ERROR,
+            (errcode(ERRCODE_INTERNAL_ERROR),
+             errmsg("ordo: this query processor stopped applying commits"),
+             errdetail("Applying the commit at tau " INT64_FORMAT " failed: %s", failed_tau,
+                       failure),
+             errhint("Fix the cause, then restart the server, or end the \"ordo applier\" "
+                     "process (pg_terminate_backend, from a database without ordo) so that it "
+                     "starts again and retries.")));
+  lease = (int64)pg_atomic_read_u64(&replication_shared->lease_until_us);
+  if (lease <= replication_monotonic_us())
+    ereport(ERROR,
+            (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+             errmsg("ordo: this query processor is catching up, please retry (OC002)"),
+             errdetail(lease == 0 ? "Its applier holds no lease from the commit service."
+                                  : "Its applier's lease from the commit service expired.")));
+}
+
+/* ---- the backend side of the turn protocol ---- */
+
+static OrdoTurnSlot *my_slot(void) {
+  Assert(MyProc != NULL && MyProc->pgprocno < replication_shared->nslots);
+  return &replication_shared->slots[MyProc->pgprocno];
+}
+
+static void wake_applier(void) {
+  Latch *latch = replication_shared->applier_latch;
+  if (latch != NULL) SetLatch(latch);
+}
+
+void replication_turn_sent(TransactionId xid) {
+  OrdoTurnSlot *slot;
+  if (!ordo_replication || replication_shared == NULL) return;
+  slot = my_slot();
+  SpinLockAcquire(&replication_shared->mutex);
+  slot->xid = xid;
+  slot->state = ORDO_TURN_SENT;
+  slot->doomed = false;
+  slot->pid = MyProcPid;
+  slot->tau = 0;
+  SpinLockRelease(&replication_shared->mutex);
+}
+
+void replication_turn_verdict(bool committed, int64 tau_commit) {
+  OrdoTurnSlot *slot;
+  if (!ordo_replication || replication_shared == NULL) return;
+  slot = my_slot();
+  SpinLockAcquire(&replication_shared->mutex);
+  if (slot->state == ORDO_TURN_SENT) {
+    slot->state = committed ? ORDO_TURN_WAITING : ORDO_TURN_NONE;
+    slot->tau = committed ? tau_commit : 0;
+  }
+  SpinLockRelease(&replication_shared->mutex);
+  wake_applier();
+}
+
+static void turn_give_up(int64 tau, const char *why) {
+  ereport(ERROR,
+          (errcode(ERRCODE_T_R_STATEMENT_COMPLETION_UNKNOWN),
+           errmsg("ordo: commit outcome unknown"),
+           errdetail("The transaction committed in the journal at tau " INT64_FORMAT
+                     ", but %s; it becomes visible here when the applier applies it from the "
+                     "journal.",
+                     tau, why)));
+}
+
+void replication_turn_wait(void) {
+  OrdoTurnSlot *slot;
+  RepOriginId origin;
+  int64 tau;
+
+  if (!ordo_replication || replication_shared == NULL) return;
+  slot = my_slot();
+  for (;;) {
+    uint32 state;
+    bool doomed;
+    bool failed;
+    SpinLockAcquire(&replication_shared->mutex);
+    state = slot->state;
+    doomed = slot->doomed;
+    tau = slot->tau;
+    failed = replication_shared->failed;
+    SpinLockRelease(&replication_shared->mutex);
+    if (state == ORDO_TURN_GRANTED) break;
+    if (state != ORDO_TURN_WAITING)
+      elog(ERROR, "ordo: waiting for a commit turn in state %u", (unsigned)state);
+    if (doomed)
+      turn_give_up(tau, "a schema change before it in the commit order needed a lock it held");
+    if (failed) turn_give_up(tau, "this query processor stopped applying commits");
+    if (QueryCancelPending) {
+      /* The journal holds the commit: a cancel here cannot undo it. */
+      QueryCancelPending = false;
+      turn_give_up(tau, "it was cancelled while waiting to become visible in commit order");
+    }
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                    replication_turn_poll_ms, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+  }
+  origin = replication_shared->origin;
+  Assert(origin != InvalidRepOriginId && !turn_origin_set_up);
+  replorigin_session_setup(origin);
+  turn_origin_set_up = true;
+  replorigin_session_origin = origin;
+  replorigin_session_origin_lsn = (XLogRecPtr)tau;
+  replorigin_session_origin_timestamp = GetCurrentTimestamp();
+}
+
+void replication_turn_finish(bool committed) {
+  OrdoTurnSlot *slot;
+  if (!ordo_replication || replication_shared == NULL || MyProc == NULL) return;
+  if (turn_origin_set_up) {
+    turn_origin_set_up = false;
+    replorigin_session_reset();
+    replorigin_session_origin = InvalidRepOriginId;
+    replorigin_session_origin_lsn = InvalidXLogRecPtr;
+    replorigin_session_origin_timestamp = 0;
+  }
+  slot = my_slot();
+  SpinLockAcquire(&replication_shared->mutex);
+  if (slot->state == ORDO_TURN_SENT || slot->state == ORDO_TURN_WAITING ||
+      slot->state == ORDO_TURN_GRANTED)
+    slot->state = committed ? ORDO_TURN_DONE : ORDO_TURN_FAILED;
+  SpinLockRelease(&replication_shared->mutex);
+  wake_applier();
+}
