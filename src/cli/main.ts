@@ -68,9 +68,14 @@ export function buildProgram(): Command {
     .description("initialize (once) and start a local cluster: a sidecar and N PostgreSQL QPs")
     .option("--dir <dir>", "cluster directory", defaultDir())
     .option("--qps <n>", "number of PostgreSQL query processors", parsePositiveInt)
+    .option("--journals <n>", "journals the sidecar runs (kept for later ups)", parsePositiveInt)
     .option("--detach", "start in the background and return")
-    .action(async (opts: { dir: string; qps?: number; detach?: boolean }) => {
-      const started = await up({ dir: opts.dir, ...(opts.qps ? { qps: opts.qps } : {}) });
+    .action(async (opts: { dir: string; qps?: number; journals?: number; detach?: boolean }) => {
+      const started = await up({
+        dir: opts.dir,
+        ...(opts.qps ? { qps: opts.qps } : {}),
+        ...(opts.journals ? { journals: opts.journals } : {}),
+      });
       process.stdout.write(JSON.stringify(withoutPids(started)) + "\n");
       if (!opts.detach) await foreground(opts.dir, started);
     });

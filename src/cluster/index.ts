@@ -24,10 +24,13 @@ import { freePort, mkdirForPg, portIsFree } from "./system";
 export { ClusterLayout } from "./layout";
 
 export const qps_max = 16;
+export const journals_default = 1;
 
 interface ClusterConfig {
   readonly version: 1;
   qps: { port: number }[];
+  /** Journals the sidecar runs (absent in older directories: 1). */
+  journals?: number;
 }
 
 export interface UpOptions {
@@ -37,6 +40,14 @@ export interface UpOptions {
   readonly pgSettings?: Record<string, string>;
   /** Extra command-line arguments for the sidecar. */
   readonly sidecarArgs?: readonly string[];
+  /** Journals the sidecar runs; stored in cluster.json, so later `up`s keep it. Default 1. */
+  readonly journals?: number;
+  /**
+   * Active-active replication on the QPs (`ordo.replication = on`,
+   * `synchronous_commit = off`, docs/replication.md). Default false until the
+   * QP side of replication is in place.
+   */
+  readonly replication?: boolean;
 }
 
 export interface ClusterStatus {
@@ -89,22 +100,32 @@ export async function up(options: UpOptions): Promise<ClusterStatus> {
   const layout = new ClusterLayout(options.dir);
   const existing = readConfig(layout);
   const config = await prepare(layout, options.qps ?? existing?.qps.length ?? 1);
+  const journals = options.journals ?? config.journals ?? journals_default;
+  if (!Number.isInteger(journals) || journals < 1) {
+    throw new RangeError(`--journals must be a positive integer, got ${journals}`);
+  }
+  if (config.journals !== journals) {
+    config.journals = journals;
+    writeConfig(layout, config);
+  }
   if (sidecarPid(layout.sidecarPidFile) === null) {
     await startSidecar({
       dataDir: layout.sidecarData,
       socket: layout.sidecarSocket,
       logFile: layout.sidecarLog,
       pidFile: layout.sidecarPidFile,
-      extraArgs: options.sidecarArgs ?? [],
+      extraArgs: ["--journals", String(journals), ...(options.sidecarArgs ?? [])],
     });
   }
+  const replicationSettings: Record<string, string> =
+    options.replication === true ? { "ordo.replication": "on", synchronous_commit: "off" } : {};
   try {
     for (const [index, { port }] of config.qps.entries()) {
       const qp = layout.qp(index);
       const settings: QpSettings = {
         port,
         sidecarSocket: layout.sidecarSocket,
-        extra: options.pgSettings ?? {},
+        extra: { ...replicationSettings, ...(options.pgSettings ?? {}) },
       };
       initQp(qp);
       if (qpPid(qp) === null) {

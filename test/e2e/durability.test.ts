@@ -17,7 +17,7 @@ import { sqlError, startLocalCluster, type LocalCluster } from "../support/local
 
 async function journalEntries(cluster: LocalCluster): Promise<JournalEntry[]> {
   const journal = await Journal.open({
-    dir: path.join(cluster.layout.sidecarData, "journal"),
+    dir: path.join(cluster.layout.sidecarData, "journal", "0"),
     disk: new FsDisk(),
     clock: new SystemClock(),
   });
@@ -91,7 +91,7 @@ describe("durability (e2e)", function () {
 
     // A record the sidecar was writing when it died: a length and checksum that
     // promise more bytes than made it to disk.
-    const dir = path.join(cluster.layout.sidecarData, "journal");
+    const dir = path.join(cluster.layout.sidecarData, "journal", "0");
     const segments = fs
       .readdirSync(dir)
       .filter((f) => f.endsWith(".seg"))

@@ -9,6 +9,8 @@ import path from "node:path";
 import { Client } from "pg";
 import { down, status, up, type ClusterStatus } from "../../src/cluster";
 import { ClusterLayout } from "../../src/cluster/layout";
+import { qpPid, startQp as startQpProcess } from "../../src/cluster/postgres";
+import { sleepMs } from "../../src/cluster/system";
 import { startSidecar, stopSidecar, type SidecarReady } from "../../src/cluster/sidecar-process";
 
 export interface LocalCluster {
@@ -17,6 +19,10 @@ export interface LocalCluster {
   readonly status: () => ClusterStatus;
   /** A connected client to QP `index`; closed by `stop()`. */
   client(index?: number): Promise<Client>;
+  /** SIGKILL QP `index`: its postmaster and every backend (pg_ctl gives them a process group). */
+  killQp(index: number): Promise<void>;
+  /** Starts QP `index` again (crash recovery runs first). */
+  startQp(index: number): void;
   /** SIGKILL the sidecar and wait until it is gone. */
   killSidecar(): Promise<void>;
   stopSidecar(): Promise<void>;
@@ -26,12 +32,23 @@ export interface LocalCluster {
 }
 
 export async function startLocalCluster(
-  options: { qps?: number; pgSettings?: Record<string, string> } = {},
+  options: {
+    qps?: number;
+    journals?: number;
+    replication?: boolean;
+    pgSettings?: Record<string, string>;
+  } = {},
 ): Promise<LocalCluster> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ordo-e2e-"));
   const layout = new ClusterLayout(dir);
   const clients: Client[] = [];
-  await up({ dir, qps: options.qps ?? 1, pgSettings: options.pgSettings ?? {} });
+  await up({
+    dir,
+    qps: options.qps ?? 1,
+    journals: options.journals ?? 1,
+    replication: options.replication ?? false,
+    pgSettings: options.pgSettings ?? {},
+  });
   const sidecarLaunch = {
     dataDir: layout.sidecarData,
     socket: layout.sidecarSocket,
@@ -50,6 +67,16 @@ export async function startLocalCluster(
       await client.connect();
       clients.push(client);
       return client;
+    },
+    async killQp(index: number) {
+      const pid = status({ dir }).qps[index]?.pid;
+      if (!pid) throw new Error(`QP ${index} is not running`);
+      process.kill(-pid, "SIGKILL");
+      while (qpPid(layout.qp(index)) !== null) await sleepMs(20);
+      await sleepMs(100); // let the kernel reap the group before a restart reuses its shared memory
+    },
+    startQp(index: number) {
+      startQpProcess(layout.qp(index));
     },
     async killSidecar() {
       await stopSidecar(layout.sidecarPidFile, "SIGKILL");
