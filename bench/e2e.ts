@@ -3,7 +3,7 @@
  *
  * Runs pgbench's TPC-B-like and select-only scripts against a vanilla
  * PostgreSQL 15 (synchronous_commit on, as shipped) and against ordo clusters
- * (1 QP by default; more QPs and journals with --targets), on the same
+ * with replication on (1 QP by default; more QPs and journals with --targets), on the same
  * schema and data, and prints TPS, the ratio to vanilla, and per-transaction
  * latency p50/p99 from pgbench's transaction logs.
  *
@@ -27,6 +27,7 @@ import { down, up } from "../src/cluster";
 import { ClusterLayout } from "../src/cluster/layout";
 import { initQp, pgBinDir, qpUrl, startQp, stopQp } from "../src/cluster/postgres";
 import { freePort, mkdirForPg, writeFileForPg } from "../src/cluster/system";
+import type { WaitSummary } from "../src/sidecar/wait-stats";
 
 const accounts_per_scale = 100_000;
 const tellers_per_scale = 10;
@@ -208,22 +209,34 @@ async function withVanilla<T>(
   }
 }
 
+/** The sidecar's last `stats` log line: how long commits waited to be visible everywhere. */
+function visibleWait(dir: string): WaitSummary | null {
+  const log = new ClusterLayout(dir).sidecarLog;
+  let summary: WaitSummary | null = null;
+  for (const line of fs.readFileSync(log, "utf8").split("\n")) {
+    if (!line.includes('"event":"stats"')) continue;
+    summary = (JSON.parse(line) as { visibleWait: WaitSummary }).visibleWait;
+  }
+  return summary;
+}
+
+const visibleWaits: { target: string; wait: WaitSummary }[] = [];
+
 async function withOrdo<T>(
   root: string,
+  target: string,
   qps: number,
   journals: number,
   fn: (urls: string[]) => Promise<T>,
 ): Promise<T> {
   const dir = path.join(root, `ordo-${qps}-${journals}`);
-  const started = await up({
-    dir,
-    qps,
-    ...(journals > 1 ? { sidecarArgs: ["--journals", String(journals)] } : {}),
-  });
+  const started = await up({ dir, qps, journals, replication: true });
   try {
     return await fn(started.qps.map((q) => q.url));
   } finally {
-    await down({ dir, immediate: true });
+    await down({ dir });
+    const wait = visibleWait(dir);
+    if (wait) visibleWaits.push({ target, wait });
   }
 }
 
@@ -250,7 +263,7 @@ async function benchTarget(target: string, root: string, options: Options): Prom
   const match = /^ordo:(\d+):(\d+)$/.exec(target);
   if (!match) throw new Error(`unknown target ${target} (vanilla or ordo:QPS:JOURNALS)`);
   const [qps, journals] = [Number(match[1]), Number(match[2])];
-  return withOrdo(root, qps, journals, async (urls) => {
+  return withOrdo(root, target, qps, journals, async (urls) => {
     if (urls.length === 1) return run(urls[0]!);
     // Several QPs: load through the first; pgbench drives them all at once.
     await load(urls[0]!, options.scale);
@@ -260,6 +273,15 @@ async function benchTarget(target: string, root: string, options: Options): Prom
         urls.map((url, i) => pgbench(`${target} qp${i}`, url, script, options, `${logDir}-${i}`)),
       );
       results.push(...per);
+      results.push({
+        target: `${target} all`,
+        script,
+        tps: per.reduce((sum, r) => sum + r.tps, 0),
+        p50Ms: Math.max(...per.map((r) => r.p50Ms)),
+        p99Ms: Math.max(...per.map((r) => r.p99Ms)),
+        failed: per.reduce((sum, r) => sum + r.failed, 0),
+        retried: per.reduce((sum, r) => sum + r.retried, 0),
+      });
     }
     return results;
   });
@@ -315,6 +337,13 @@ async function main(): Promise<void> {
     fs.rmSync(root, { recursive: true, force: true });
   }
   print(results);
+  for (const { target, wait } of visibleWaits) {
+    console.log(
+      `${target}: commit waited for visibility on every QP (strong reads): ` +
+        `p50 ${(wait.p50Us / 1000).toFixed(2)} ms, p99 ${(wait.p99Us / 1000).toFixed(2)} ms, ` +
+        `p999 ${(wait.p999Us / 1000).toFixed(2)} ms over ${wait.count} commits`,
+    );
+  }
 }
 
 if (require.main === module) {

@@ -30,6 +30,8 @@ import type { ConflictEngine } from "./conflict-batch";
 import { conflictReason, JsConflictTable, keyString } from "./conflict-table";
 import type { ConflictReason, ConflictTable, KeySet } from "./conflict-table";
 import { default_write_set_limits, exceededLimit } from "./limits";
+import { SchemaVersions, tableSetOf } from "./schema";
+import type { TableSet } from "./schema";
 import type { WriteSetLimits } from "./limits";
 
 export type AdjudicatedWrite = Pick<Write, "kind" | "key" | "image">;
@@ -44,13 +46,14 @@ export interface Ticket {
   readonly id: number;
   readonly tauStart: number;
   readonly keys: KeySet;
+  readonly tables: TableSet;
 }
 
 export type Decision =
   | { readonly approved: true; readonly ticket: Ticket }
   | {
       readonly approved: false;
-      readonly verdict: "conflict" | "limit_exceeded";
+      readonly verdict: "conflict" | "limit_exceeded" | "schema_conflict";
       readonly detail: string;
     };
 
@@ -133,6 +136,7 @@ export class Adjudicator {
   readonly #table: ConflictTable;
   readonly #limits: WriteSetLimits;
   readonly #inFlight = new Map<number, Ticket>();
+  readonly #schema = new SchemaVersions();
   readonly #batch = new ConflictBatch();
   readonly #settleTickets = new Uint32Array(1);
   readonly #settleTaus = new Float64Array(1);
@@ -181,12 +185,18 @@ export class Adjudicator {
     for (const txn of txns) checkTau(txn.tauStart, "tau_start");
     const decisions: Decision[] = new Array<Decision>(txns.length);
     const keySets: (KeySet | null)[] = new Array<KeySet | null>(txns.length).fill(null);
+    const tableSets: TableSet[] = txns.map((txn) => tableSetOf(txn.writes));
     const batch = this.#batch;
     batch.clear();
     for (let i = 0; i < txns.length; i++) {
       const limit = exceededLimit(txns[i].writes, this.#limits);
       if (limit !== null) {
         decisions[i] = { approved: false, verdict: "limit_exceeded", detail: limit };
+        continue;
+      }
+      const schemaConflict = this.#schema.check(tableSets[i], txns[i].tauStart);
+      if (schemaConflict !== null) {
+        decisions[i] = { approved: false, verdict: "schema_conflict", detail: schemaConflict };
         continue;
       }
       const keys = keySetOf(txns[i].writes);
@@ -199,16 +209,18 @@ export class Adjudicator {
     for (let i = 0; i < txns.length; i++) {
       const keys = keySets[i];
       if (keys === null) continue;
-      decisions[i] = this.#decision(at++, txns[i].tauStart, keys);
+      const decision = this.#decision(at++, txns[i].tauStart, keys, tableSets[i]);
+      decisions[i] = decision;
+      if (decision.approved) this.#schema.reserve(decision.ticket.tables);
     }
     return decisions;
   }
 
-  #decision(at: number, tauStart: number, keys: KeySet): Decision {
+  #decision(at: number, tauStart: number, keys: KeySet, tables: TableSet): Decision {
     const batch = this.#batch;
     const verdict = batch.verdicts[at] as ConflictVerdict;
     if (verdict === ConflictVerdict.Approved) {
-      const ticket: Ticket = { id: batch.details[at], tauStart, keys };
+      const ticket: Ticket = { id: batch.details[at], tauStart, keys, tables };
       assert(!this.#inFlight.has(ticket.id), `ticket ${ticket.id} handed out twice`);
       this.#inFlight.set(ticket.id, ticket);
       return { approved: true, ticket };
@@ -250,7 +262,11 @@ export class Adjudicator {
     const taus = tickets.length === 1 ? this.#settleTaus : new Float64Array(tickets.length);
     for (let i = 0; i < tickets.length; i++) taus[i] = tauCommits[i];
     this.#table.commitBatch(ids, taus, tickets.length);
-    for (const ticket of tickets) this.#inFlight.delete(ticket.id);
+    for (let i = 0; i < tickets.length; i++) {
+      this.#inFlight.delete(tickets[i].id);
+      this.#schema.release(tickets[i].tables);
+      this.#schema.commit(tickets[i].tables, tauCommits[i]);
+    }
   }
 
   /** The ticket's commit will never be durable: its keys leave flight, nothing is recorded. */
@@ -262,13 +278,17 @@ export class Adjudicator {
   abandonBatch(tickets: readonly Ticket[]): void {
     const ids = this.#checkTickets(tickets);
     this.#table.abortBatch(ids, tickets.length);
-    for (const ticket of tickets) this.#inFlight.delete(ticket.id);
+    for (const ticket of tickets) {
+      this.#inFlight.delete(ticket.id);
+      this.#schema.release(ticket.tables);
+    }
   }
 
   /** Records a commit known to be durable (journal replay at start). */
   registerCommitted(writes: readonly Pick<Write, "kind" | "key">[], tauCommit: number): void {
     checkTau(tauCommit, "tau_commit");
     if (tauCommit <= this.horizonTau) return;
+    this.#schema.commit(tableSetOf(writes), tauCommit);
     const batch = this.#batch;
     batch.clear();
     batch.addTransaction(tauCommit);
@@ -287,6 +307,7 @@ export class Adjudicator {
       );
     }
     this.#table.forgetBefore(horizonTau);
+    this.#schema.forgetBefore(horizonTau);
   }
 
   /** Frees the conflict table (native memory at once); later calls throw. */

@@ -44,6 +44,17 @@ export enum ConflictVerdict {
 
 export type ConflictEngine = "native" | "js";
 
+/**
+ * Number.isSafeInteger for a tau read from a Float64Array, written as
+ * arithmetic: optimized code keeps the double unboxed, where passing it to
+ * the builtin allocated a heap number per call (garbage on every settle).
+ */
+function isSafeTau(tau: number): boolean {
+  return (
+    tau >= -Number.MAX_SAFE_INTEGER && tau <= Number.MAX_SAFE_INTEGER && Math.floor(tau) === tau
+  );
+}
+
 function grown<T extends Uint8Array | Uint32Array | Float64Array>(
   array: T,
   needed: number,
@@ -241,8 +252,7 @@ export function checkBatch(batch: ConflictBatch): number {
   let word = conflict_batch_header_words;
   let bytes = 0;
   for (let txn = 0; txn < txnCount; txn++) {
-    if (!Number.isSafeInteger(batch.taus[txn]))
-      throw new RangeError("batch tau is not a safe integer");
+    if (!isSafeTau(batch.taus[txn])) throw new RangeError("batch tau is not a safe integer");
     if (word >= indexWords) throw new RangeError("batch index ends inside a transaction");
     const keys = index[word++];
     if (keys > indexWords - word) throw new RangeError("transaction key count runs past the index");
@@ -328,19 +338,35 @@ export class TicketBook {
       this.#marks.fill(0);
       this.#mark = 1;
     }
+    const live = this.#live;
+    const marks = this.#marks;
+    const mark = this.#mark;
+    const size = this.#size;
     for (let i = 0; i < count; i++) {
       const id = tickets[i];
-      if (id >= this.#size || this.#live[id] !== 1)
-        throw new RangeError(`ticket ${id} is not in flight`);
-      if (this.#marks[id] === this.#mark) throw new RangeError(`ticket ${id} is named twice`);
-      this.#marks[id] = this.#mark;
-      if (taus !== null) {
-        const tau = taus[i];
-        if (!Number.isSafeInteger(tau))
-          throw new RangeError(`tau_commit ${tau} is not a safe integer`);
-        if (tau <= this.#tauStart[id]) {
-          throw new RangeError(`tau_commit ${tau} is not after tau_start ${this.#tauStart[id]}`);
-        }
+      if (id >= size || live[id] !== 1) throw new RangeError(`ticket ${id} is not in flight`);
+      if (marks[id] === mark) throw new RangeError(`ticket ${id} is named twice`);
+      marks[id] = mark;
+    }
+    if (taus !== null) this.#checkTaus(tickets, taus, count);
+  }
+
+  /** Each commit tau is a safe integer after its ticket's tau_start. */
+  #checkTaus(tickets: Uint32Array, taus: Float64Array, count: number): void {
+    const tauStart = this.#tauStart;
+    for (let i = 0; i < count; i++) {
+      const tau = taus[i];
+      // Number.isSafeInteger by hand: the builtin call boxed the double.
+      if (
+        !(tau >= -Number.MAX_SAFE_INTEGER && tau <= Number.MAX_SAFE_INTEGER) ||
+        Math.floor(tau) !== tau
+      ) {
+        throw new RangeError(`tau_commit ${String(tau)} is not a safe integer`);
+      }
+      if (tau <= tauStart[tickets[i]]) {
+        throw new RangeError(
+          `tau_commit ${String(tau)} is not after tau_start ${String(tauStart[tickets[i]])}`,
+        );
       }
     }
   }

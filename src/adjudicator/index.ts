@@ -42,3 +42,5 @@ export {
   write_set_rows_max,
 } from "./limits";
 export type { WriteSetLimits } from "./limits";
+export { SchemaVersions, tableOfKey, tableSetOf } from "./schema";
+export type { TableSet } from "./schema";

@@ -59,6 +59,14 @@ async function foreground(dir: string, started: ClusterStatus): Promise<void> {
   }, foreground_poll_ms);
 }
 
+interface UpCommandOptions {
+  dir: string;
+  qps?: number;
+  journals?: number;
+  replication: boolean;
+  detach?: boolean;
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program.name("ordo").description("distributed SQL on stock PostgreSQL").showHelpAfterError();
@@ -69,10 +77,12 @@ export function buildProgram(): Command {
     .option("--dir <dir>", "cluster directory", defaultDir())
     .option("--qps <n>", "number of PostgreSQL query processors", parsePositiveInt)
     .option("--journals <n>", "journals the sidecar runs (kept for later ups)", parsePositiveInt)
+    .option("--no-replication", "QPs keep their own data instead of applying every commit")
     .option("--detach", "start in the background and return")
-    .action(async (opts: { dir: string; qps?: number; journals?: number; detach?: boolean }) => {
+    .action(async (opts: UpCommandOptions) => {
       const started = await up({
         dir: opts.dir,
+        replication: opts.replication,
         ...(opts.qps ? { qps: opts.qps } : {}),
         ...(opts.journals ? { journals: opts.journals } : {}),
       });

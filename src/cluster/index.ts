@@ -44,8 +44,8 @@ export interface UpOptions {
   readonly journals?: number;
   /**
    * Active-active replication on the QPs (`ordo.replication = on`,
-   * `synchronous_commit = off`, docs/replication.md). Default false until the
-   * QP side of replication is in place.
+   * `synchronous_commit = off`, docs/replication.md). Default true; false
+   * gives QPs that commit through the sidecar but keep their own data.
    */
   readonly replication?: boolean;
 }
@@ -118,7 +118,7 @@ export async function up(options: UpOptions): Promise<ClusterStatus> {
     });
   }
   const replicationSettings: Record<string, string> =
-    options.replication === true ? { "ordo.replication": "on", synchronous_commit: "off" } : {};
+    options.replication === false ? {} : { "ordo.replication": "on", synchronous_commit: "off" };
   try {
     for (const [index, { port }] of config.qps.entries()) {
       const qp = layout.qp(index);

@@ -29,6 +29,13 @@ import type { CommitReply, CommitRequest, ErrorMessage, Ping, Pong } from "../pr
 import type { Logger } from "./log";
 
 /** Longest a transaction may run; older snapshots are no longer checked. */
+/** How each kind of refusal reaches the QP (docs/protocol.md, COMMIT_REPLY). */
+const verdict_of_decision = {
+  conflict: Verdict.Conflict,
+  limit_exceeded: Verdict.LimitExceeded,
+  schema_conflict: Verdict.SchemaConflict,
+} as const;
+
 export const max_transaction_age_us = 300_000_000;
 /** Extra history kept past the longest transaction, for clock steps between hosts. */
 export const horizon_margin_us = 10_000_000;
@@ -227,8 +234,7 @@ export class Sidecar {
       );
     }
     if (!decision.approved) {
-      const verdict =
-        decision.verdict === "limit_exceeded" ? Verdict.LimitExceeded : Verdict.Conflict;
+      const verdict = verdict_of_decision[decision.verdict];
       return {
         type: MessageType.CommitReply,
         requestId: request.requestId,

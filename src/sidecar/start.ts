@@ -179,6 +179,7 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       listening.stopAccepting();
       await sidecar.stop();
       await listening.close();
+      logger.log("info", "stats", { visibleWait: replicating.visibleWaits.summary() });
       replicating.close();
       adjudicator.close();
       try {

@@ -21,6 +21,7 @@
  *
  * Sans-I/O: the tau clock, the monotonic clock and timers are injected.
  */
+import { WaitStats } from "./wait-stats";
 import type { Clock, TimerHandle, Timers } from "../clock";
 import { CrossbarService } from "../crossbar";
 import type { EngineKind, SubscriberSink } from "../crossbar";
@@ -74,6 +75,8 @@ interface Member {
 interface Waiter {
   readonly tau: number;
   readonly requestId: bigint;
+  /** Monotonic µs when the WAIT_VISIBLE arrived. */
+  readonly sinceUs: number;
   readonly reply: (message: Visible) => void;
 }
 
@@ -100,6 +103,8 @@ export class Replication {
   readonly #members = new Map<number, Member>();
   readonly #links = new Map<SubscriberLink, number>();
   #waiters: Waiter[] = [];
+  /** How long answered WAIT_VISIBLEs waited. */
+  readonly visibleWaits = new WaitStats();
   #heartbeat: TimerHandle | null = null;
   #fenceTimer: TimerHandle | null = null;
   #fenceDue = 0;
@@ -187,7 +192,12 @@ export class Replication {
 
   /** WAIT_VISIBLE: `reply` gets VISIBLE once every counting QP applied tau. */
   waitVisible(message: WaitVisible, reply: (message: Visible) => void): void {
-    this.#waiters.push({ tau: message.tau, requestId: message.requestId, reply });
+    this.#waiters.push({
+      tau: message.tau,
+      requestId: message.requestId,
+      sinceUs: this.#monotonic.nowMicros(),
+      reply,
+    });
     this.#answer();
   }
 
@@ -253,6 +263,7 @@ export class Replication {
       const waiting: Waiter[] = [];
       for (const waiter of this.#waiters) {
         if (waiter.tau <= floor) {
+          this.visibleWaits.record(now - waiter.sinceUs);
           waiter.reply({ type: MessageType.Visible, requestId: waiter.requestId, tau: waiter.tau });
         } else {
           waiting.push(waiter);

@@ -72,6 +72,15 @@ describe("ordo up / status / down (e2e)", function () {
     } finally {
       await client.end();
     }
+    // Replication is on by default: the other QP has the table and the row.
+    const other = new Client({ connectionString: up.qps[0].url });
+    await other.connect();
+    try {
+      const { rows } = await other.query("SELECT id FROM t");
+      assert.deepEqual(rows, [{ id: 1 }]);
+    } finally {
+      await other.end();
+    }
 
     // A second `up` on a running cluster is harmless and reports the same URLs.
     const again = JSON.parse(run("up", "--dir", dir, "--detach").trim());

@@ -1,0 +1,302 @@
+/**
+ * Active-active replication end to end (docs/replication.md): real
+ * PostgreSQL QPs with the applier, a real sidecar with several journals and
+ * the crossbar. Every QP sees one history: reads after an acknowledged
+ * commit see it on any QP, concurrent writers of a row on two QPs conflict,
+ * a bank workload across three QPs keeps its total, and QPs and the sidecar
+ * survive kill -9 without losing an acknowledged commit or diverging.
+ */
+import assert from "node:assert/strict";
+import type { Client } from "pg";
+import { sqlError, startLocalCluster, type LocalCluster } from "../support/local-cluster";
+
+const account_count = 100;
+const initial_balance = 1000;
+const bank_total = account_count * initial_balance;
+const bank_clients = 12;
+const bank_seconds = 30;
+
+/** Retries `fn` while it fails with a retryable SQLSTATE (as an application would). */
+async function retrying<T>(fn: () => Promise<T>, attempts = 100): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (i >= attempts || (code !== "40001" && code !== "40P01")) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+    }
+  }
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A table's contents as one hash, to compare QPs. */
+async function checksum(client: Client, table: string): Promise<string> {
+  const { rows } = await client.query(
+    `SELECT count(*)::text || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') AS sum FROM ${table} t`,
+  );
+  return rows[0].sum as string;
+}
+
+async function transfer(client: Client): Promise<void> {
+  const from = 1 + Math.floor(Math.random() * account_count);
+  const to = 1 + ((from + Math.floor(Math.random() * (account_count - 1))) % account_count);
+  const amount = 1 + Math.floor(Math.random() * 10);
+  await client.query("BEGIN");
+  try {
+    await client.query("UPDATE bank SET balance = balance - $2 WHERE id = $1", [from, amount]);
+    await client.query("UPDATE bank SET balance = balance + $2 WHERE id = $1", [to, amount]);
+    await client.query("COMMIT");
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw err;
+  }
+}
+
+describe("replication across QPs (e2e)", function () {
+  this.timeout(240_000);
+  let cluster: LocalCluster;
+  let a: Client;
+  let b: Client;
+  let c: Client;
+
+  before(async function () {
+    cluster = await startLocalCluster({ qps: 3, journals: 4, replication: true });
+    a = await cluster.client(0);
+    b = await cluster.client(1);
+    c = await cluster.client(2);
+    await a.query("CREATE TABLE kv (k int PRIMARY KEY, v text NOT NULL)");
+    await a.query(
+      "CREATE TABLE bank (id int PRIMARY KEY, balance bigint NOT NULL CHECK (balance > -1000000))",
+    );
+    for (let from = 1; from <= account_count; from += 50) {
+      await a.query("INSERT INTO bank SELECT g, $3 FROM generate_series($1::int, $2::int) g", [
+        from,
+        Math.min(account_count, from + 49),
+        initial_balance,
+      ]);
+    }
+  });
+
+  after(async function () {
+    await cluster?.stop();
+  });
+
+  it("shows a commit acknowledged on one QP in the next transaction on every other", async function () {
+    for (let i = 0; i < 50; i++) {
+      await a.query("INSERT INTO kv VALUES ($1, $2)", [i, `from-a-${i}`]);
+      for (const other of [b, c]) {
+        const { rows } = await other.query("SELECT v FROM kv WHERE k = $1", [i]);
+        assert.equal(rows[0]?.v, `from-a-${i}`, `row ${i} visible right after its commit`);
+      }
+    }
+    // DDL reached every QP too (the table exists and has the same rows).
+    assert.equal(await checksum(b, "kv"), await checksum(a, "kv"));
+  });
+
+  it("lets exactly one of two concurrent writers of a row on two QPs commit", async function () {
+    await a.query("INSERT INTO kv VALUES (1000, 'start')");
+    await a.query("BEGIN");
+    await b.query("BEGIN");
+    await a.query("SELECT v FROM kv WHERE k = 1000");
+    await b.query("SELECT v FROM kv WHERE k = 1000");
+    await a.query("UPDATE kv SET v = 'a' WHERE k = 1000");
+    await b.query("UPDATE kv SET v = 'b' WHERE k = 1000");
+    const results = await Promise.all([
+      sqlError(() => a.query("COMMIT")),
+      sqlError(() => b.query("COMMIT")),
+    ]);
+    const failed = results.filter((r) => r !== null);
+    assert.equal(failed.length, 1, `exactly one fails: ${JSON.stringify(results)}`);
+    assert.equal(failed[0]!.code, "40001");
+    const winner = results[0] === null ? "a" : "b";
+    for (const client of [a, b, c]) {
+      const { rows } = await client.query("SELECT v FROM kv WHERE k = 1000");
+      assert.equal(rows[0].v, winner);
+    }
+  });
+
+  it("refuses a write to a table whose schema changed after the snapshot (OC001)", async function () {
+    await a.query("CREATE TABLE evolving (id int PRIMARY KEY, v int)");
+    await a.query("INSERT INTO evolving VALUES (1, 1)");
+    await waitFor("evolving on QP 1", async () => {
+      const { rows } = await b.query("SELECT count(*)::int AS n FROM evolving");
+      return rows[0].n === 1;
+    });
+    await b.query("BEGIN");
+    await b.query("SELECT 1"); // b's snapshot: before the schema change
+    await a.query("ALTER TABLE evolving ADD COLUMN note text");
+    await waitFor("the new column on QP 1", async () => {
+      const { rows } = await c.query(
+        "SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'evolving'",
+      );
+      return rows[0].n === 3;
+    });
+    const err = await sqlError(async () => {
+      await b.query("UPDATE evolving SET v = 2 WHERE id = 1");
+      await b.query("COMMIT");
+    });
+    await b.query("ROLLBACK").catch(() => undefined);
+    assert.equal(err?.code, "40001");
+    assert.match(err!.message, /schema has been updated by another transaction.*\(OC001\)/);
+    // A transaction that starts after the change writes the table fine, on every QP.
+    await b.query("UPDATE evolving SET v = 3, note = 'after' WHERE id = 1");
+    const { rows } = await c.query("SELECT v, note FROM evolving WHERE id = 1");
+    assert.deepEqual(rows, [{ v: 3, note: "after" }]);
+  });
+
+  it("refuses DDL and DML in one transaction", async function () {
+    await a.query("BEGIN");
+    await a.query("INSERT INTO kv VALUES (5000, 'mixed')");
+    const err = await sqlError(() => a.query("CREATE TABLE mixed (id int PRIMARY KEY)"));
+    await a.query("ROLLBACK");
+    assert.equal(err?.code, "0A000");
+    assert.match(err!.message, /^ordo: a transaction cannot mix DDL and DML/);
+  });
+
+  it("keeps the bank total on every read across 3 QPs and converges", async function () {
+    const clients = await Promise.all(
+      Array.from({ length: bank_clients }, (_, i) => cluster.client(i % 3)),
+    );
+    const deadline = Date.now() + bank_seconds * 1000;
+    let transfers = 0;
+    let reads = 0;
+    const badTotals: number[] = [];
+    await Promise.all(
+      clients.map(async (client, i) => {
+        while (Date.now() < deadline) {
+          if (i % 4 === 0) {
+            const { rows } = await client.query("SELECT sum(balance)::bigint AS total FROM bank");
+            if (Number(rows[0].total) !== bank_total) badTotals.push(Number(rows[0].total));
+            reads++;
+          } else {
+            await retrying(() => transfer(client));
+            transfers++;
+          }
+        }
+      }),
+    );
+    assert.deepEqual(badTotals, [], "every read sees the same total");
+    assert.ok(transfers > 0 && reads > 0);
+    // Every QP converges to identical contents.
+    const sums = await Promise.all([a, b, c].map((client) => checksum(client, "bank")));
+    assert.equal(new Set(sums).size, 1, `identical tables: ${sums.join(" ")}`);
+    console.log(`      ${transfers} transfers, ${reads} total reads in ${bank_seconds} s`);
+  });
+
+  it("never lets two readers see two independent commits in opposite orders", async function () {
+    await a.query("CREATE TABLE fork (k text PRIMARY KEY, n int NOT NULL)");
+    await a.query("INSERT INTO fork VALUES ('x', 0), ('y', 0)");
+    await waitFor("fork table on every QP", async () => {
+      const { rows } = await c.query("SELECT count(*)::int AS n FROM fork");
+      return rows[0].n === 2;
+    });
+    const readerB = await cluster.client(1);
+    const readerC = await cluster.client(2);
+    // Observations are (x, y) pairs; a long fork is one reader seeing x's
+    // write without y's while another sees y's without x's.
+    for (let round = 1; round <= 40; round++) {
+      const seen: { x: number; y: number }[] = [];
+      const poll = async (reader: Client): Promise<void> => {
+        for (let i = 0; i < 5; i++) {
+          const { rows } = await reader.query("SELECT k, n FROM fork ORDER BY k");
+          seen.push({ x: rows[0].n, y: rows[1].n });
+        }
+      };
+      await Promise.all([
+        a.query("UPDATE fork SET n = $1 WHERE k = 'x'", [round]),
+        b.query("UPDATE fork SET n = $1 WHERE k = 'y'", [round]),
+        poll(readerB),
+        poll(readerC),
+      ]);
+      const xOnly = seen.some((s) => s.x === round && s.y < round);
+      const yOnly = seen.some((s) => s.y === round && s.x < round);
+      assert.ok(
+        !(xOnly && yOnly),
+        `round ${round}: readers saw the two commits in opposite orders`,
+      );
+    }
+  });
+
+  it("catches up a QP killed mid-load and loses no acknowledged commit", async function () {
+    let next = 10_000;
+    const acknowledged: number[] = [];
+    let stop = false;
+    const writer = (async () => {
+      while (!stop) {
+        const k = next++;
+        try {
+          await a.query("INSERT INTO kv VALUES ($1, 'load')", [k]);
+          acknowledged.push(k);
+        } catch {
+          // a failed or unknown commit is not counted as acknowledged
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 1000));
+    await cluster.killQp(1);
+    await new Promise((r) => setTimeout(r, 1000));
+    cluster.startQp(1);
+    await new Promise((r) => setTimeout(r, 1000));
+    stop = true;
+    await writer;
+    const b2 = await cluster.client(1);
+    await waitFor("QP 1 caught up", async () => {
+      return (await checksum(b2, "kv")) === (await checksum(a, "kv"));
+    });
+    const { rows } = await b2.query("SELECT k FROM kv WHERE k >= 10000");
+    const present = new Set(rows.map((r) => r.k as number));
+    assert.deepEqual(
+      acknowledged.filter((k) => !present.has(k)),
+      [],
+      "every acknowledged commit is on the restarted QP",
+    );
+    assert.ok(acknowledged.length > 0);
+  });
+
+  it("loses no acknowledged commit anywhere when the sidecar is killed mid-load", async function () {
+    let next = 20_000;
+    const acknowledged: number[] = [];
+    let stop = false;
+    const clients = await Promise.all([0, 1].map((i) => cluster.client(i)));
+    const writers = clients.map(async (client) => {
+      while (!stop) {
+        const k = next++;
+        try {
+          await client.query("INSERT INTO kv VALUES ($1, 'sidecar-crash')", [k]);
+          acknowledged.push(k);
+        } catch {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    await cluster.killSidecar();
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.startSidecar();
+    await new Promise((r) => setTimeout(r, 1500));
+    stop = true;
+    await Promise.all(writers);
+    const fresh = await Promise.all([0, 1, 2].map((i) => cluster.client(i)));
+    await waitFor("every QP live and converged", async () => {
+      const sums = await Promise.all(fresh.map((client) => checksum(client, "kv")));
+      return new Set(sums).size === 1;
+    });
+    for (const client of fresh) {
+      const { rows } = await client.query("SELECT k FROM kv WHERE k >= 20000");
+      const present = new Set(rows.map((r) => r.k as number));
+      assert.deepEqual(
+        acknowledged.filter((k) => !present.has(k)),
+        [],
+      );
+    }
+    assert.ok(acknowledged.length > 0);
+  });
+});
