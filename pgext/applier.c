@@ -20,9 +20,11 @@
  *
  * A local transaction that holds a lock an apply needs is doomed (§4): the
  * apply runs with lock_timeout = ordo.apply_lock_grace; on timeout the
- * holders of conflicting locks on the record's tables are sent the
- * recovery-conflict signal (40001, as on a hot standby) and the apply is
- * retried. Any other error stops the applier: it records the failure in
+ * transactions holding the record's rows (their xmax) are marked doomed, so
+ * their next statement or COMMIT fails with 40001, and get the
+ * recovery-conflict signal (as on a hot standby) if they still block one
+ * grace later; for DDL every holder of a lock on its table is signalled at
+ * once. The apply is retried. Any other error stops the applier: it records the failure in
  * shared memory, and the QP refuses new transactions with XX000.
  */
 #include "ordo.h"
@@ -33,10 +35,15 @@
 #include <unistd.h>
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/multixact.h"
+#include "access/subtrans.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -48,6 +55,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "replication/origin.h"
+#include "storage/bufmgr.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
@@ -616,17 +624,276 @@ static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, bool *ddl_se
 }
 
 /*
- * Doomed local transactions (§4): every backend holding a lock on one of
- * the record's tables that conflicts with what the apply needs (row changes:
- * any lock but ACCESS SHARE, so plain readers are spared; DDL: any lock)
- * gets the hot standby's lock-conflict signal. A backend waiting for its
- * turn has a final commit: it is told to give up instead (40003, §5).
+ * Doomed local transactions (§4). A row change waits for the transactions
+ * that hold its row: the in-progress xmax of the row's current version (the
+ * members of a multixact xmax). Each is first marked doomed in its turn slot,
+ * so its next statement or its COMMIT fails with a clean 40001; one still
+ * blocking ordo.apply_lock_grace later (idle in transaction, or a statement
+ * that reaches no hook), or one in a lock wait of its own, gets the hot
+ * standby's lock-conflict signal. A transaction waiting for its turn is
+ * never doomed for a row change: its commit is final and by §5 it holds no
+ * row an earlier commit changes, so finding one is a broken invariant,
+ * logged, and the apply keeps retrying. Where the row's holders cannot be
+ * found (an uncommitted insert of the key, an error looking), every writer
+ * of the table is treated the same way but for turn-waiting ones.
+ * DDL waits for table locks: every holder of a lock on the table gets the
+ * signal at once, and a backend waiting for its turn is told to give up
+ * (40003, §5).
  */
-static int doom_blockers(const wire_message *m) {
+
+#define applier_row_holders_max 64
+
+typedef enum RowHolders {
+  HOLDERS_FOUND,  /* xids[0..n) hold the row (possibly none) */
+  HOLDERS_UNKNOWN /* use every writer of the table */
+} RowHolders;
+
+/* The in-progress top-level transactions holding the current version of the row w changes. */
+static RowHolders row_holders(const wire_write *w, TransactionId *xids, int *nxids) {
+  MemoryContext outer = CurrentMemoryContext;
+  ResourceOwner owner = CurrentResourceOwner;
+  volatile RowHolders result = HOLDERS_UNKNOWN;
+  volatile int n = 0;
+
+  *nxids = 0;
+  BeginInternalSubTransaction(NULL);
+  MemoryContextSwitchTo(outer);
+  PG_TRY();
+  {
+    wire_key key;
+    Relation rel;
+    TupleDesc desc;
+    AttrNumber pk[INDEX_MAX_KEYS];
+    Datum values[INDEX_MAX_KEYS];
+    char nulls[INDEX_MAX_KEYS];
+    const uint8 *cursor;
+    const uint8 *end;
+    StringInfoData lhs, rhs, sql;
+    int npk;
+    int i;
+    int ret;
+    bool found = false;
+    Oid tableoid = InvalidOid;
+    ItemPointerData tid;
+
+    decode_key_or_fail(w, &key);
+    rel = open_key_table(&key, AccessShareLock);
+    desc = RelationGetDescr(rel);
+    npk = primary_key_columns(rel, pk);
+    if (key.ncols != npk) elog(ERROR, "ordo: a key does not match the primary key");
+    initStringInfo(&lhs);
+    initStringInfo(&rhs);
+    cursor = key.values;
+    end = key.values + key.values_len;
+    for (i = 0; i < npk; i++) {
+      wire_value v;
+      Form_pg_attribute att = TupleDescAttr(desc, pk[i] - 1);
+      if (!wire_next_value(&cursor, end, &v)) elog(ERROR, "ordo: a malformed key");
+      values[i] = text_param(&v, &nulls[i]);
+      appendStringInfo(&lhs, "%s%s", i > 0 ? ", " : "", quote_identifier(NameStr(att->attname)));
+      appendStringInfo(&rhs, "%s$%d::text::%s", i > 0 ? ", " : "", i + 1,
+                       format_type_be(att->atttypid));
+    }
+    initStringInfo(&sql);
+    appendStringInfo(&sql, "SELECT tableoid, ctid FROM %s WHERE (%s) = (%s)", qualified_name(rel),
+                     lhs.data, rhs.data);
+    table_close(rel, NoLock);
+
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "ordo: SPI_connect failed");
+    ret = SPI_execute_plan(plan_for(sql.data, npk), values, nulls, false, 1);
+    if (ret != SPI_OK_SELECT)
+      elog(ERROR, "ordo: \"%s\" returned %s", sql.data, SPI_result_code_string(ret));
+    if (SPI_processed == 1) {
+      bool isnull_oid, isnull_tid;
+      Datum oid_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull_oid);
+      Datum tid_datum = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull_tid);
+      if (!isnull_oid && !isnull_tid) {
+        found = true;
+        tableoid = DatumGetObjectId(oid_datum);
+        ItemPointerCopy((ItemPointer)DatumGetPointer(tid_datum), &tid);
+      }
+    }
+    SPI_finish();
+
+    if (found) {
+      /* The visible version's header: its xmax names who updated, deleted or locked it. */
+      Relation heap = table_open(tableoid, AccessShareLock);
+      HeapTupleData tuple;
+      Buffer buf = InvalidBuffer;
+      uint16 infomask = 0;
+      TransactionId xmax = InvalidTransactionId;
+      bool fetched;
+      if (heap->rd_rel->relam != HEAP_TABLE_AM_OID) elog(ERROR, "ordo: not a heap table");
+      tuple.t_self = tid;
+      fetched = heap_fetch(heap, SnapshotAny, &tuple, &buf, true);
+      if (fetched) {
+        LockBuffer(buf, BUFFER_LOCK_SHARE);
+        infomask = tuple.t_data->t_infomask;
+        xmax = HeapTupleHeaderGetRawXmax(tuple.t_data);
+        LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+      }
+      if (BufferIsValid(buf)) ReleaseBuffer(buf);
+      table_close(heap, NoLock);
+      if (!fetched) elog(ERROR, "ordo: the row version moved");
+      if (!(infomask & HEAP_XMAX_INVALID) && TransactionIdIsValid(xmax)) {
+        MultiXactMember *members = NULL;
+        int nmembers = 0;
+        TransactionId single = xmax;
+        if (infomask & HEAP_XMAX_IS_MULTI) {
+          nmembers = GetMultiXactIdMembers((MultiXactId)xmax, &members, false,
+                                           HEAP_XMAX_IS_LOCKED_ONLY(infomask));
+        } else {
+          nmembers = 1;
+        }
+        for (i = 0; i < nmembers && n < applier_row_holders_max; i++) {
+          TransactionId x = (infomask & HEAP_XMAX_IS_MULTI) ? members[i].xid : single;
+          if (!TransactionIdIsValid(x) || !TransactionIdIsInProgress(x)) continue;
+          xids[n++] = SubTransGetTopmostTransaction(x);
+        }
+        if (members) pfree(members);
+      }
+      result = HOLDERS_FOUND;
+    }
+    /* No visible row: an uncommitted insert of the key may be what blocks: unknown. */
+    ReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(outer);
+    CurrentResourceOwner = owner;
+  }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(outer);
+    FlushErrorState();
+    RollbackAndReleaseCurrentSubTransaction();
+    MemoryContextSwitchTo(outer);
+    CurrentResourceOwner = owner;
+    result = HOLDERS_UNKNOWN;
+    n = 0;
+  }
+  PG_END_TRY();
+  *nxids = n;
+  return result;
+}
+
+static void signal_conflict(PGPROC *proc) {
+  VirtualTransactionId vxid;
+  GET_VXID_FROM_PGPROC(vxid, *proc);
+  if (VirtualTransactionIdIsValid(vxid))
+    (void)CancelVirtualTransaction(vxid, PROCSIG_RECOVERY_CONFLICT_LOCK);
+}
+
+/*
+ * Dooms the local transaction xid of proc that holds a row of the commit at
+ * tau (precise: its xmax; else a writer of the table). 1 when it was marked
+ * or signalled, 0 when left alone.
+ */
+static int doom_row_holder(PGPROC *proc, TransactionId xid, const wire_message *m, int64 tau,
+                           bool precise) {
+  OrdoTurnSlot *slot;
+  uint32 state;
+  int64 turn_tau;
+  int64 now = replication_monotonic_us();
+  int64 marked_at = -1;
+  LocalTransactionId lxid;
+  int pid = proc->pid;
+
+  if (proc == MyProc || pid == 0 || proc->pgprocno >= replication_shared->nslots) return 0;
+  if (proc->statusFlags & PROC_IS_AUTOVACUUM) return 0;
+  lxid = proc->lxid;
+  if (!TransactionIdEquals(proc->xid, xid) || lxid == InvalidLocalTransactionId) return 0;
+  slot = &replication_shared->slots[proc->pgprocno];
+  SpinLockAcquire(&replication_shared->mutex);
+  state = slot->pid == pid ? slot->state : ORDO_TURN_NONE;
+  turn_tau = slot->tau;
+  if (state != ORDO_TURN_WAITING && state != ORDO_TURN_GRANTED && state != ORDO_TURN_SENT) {
+    if (slot->doom_pid == pid && slot->doom_lxid == lxid) {
+      marked_at = slot->doom_at_us;
+    } else {
+      slot->doom_pid = pid;
+      slot->doom_lxid = lxid;
+      slot->doom_at_us = now;
+    }
+  }
+  SpinLockRelease(&replication_shared->mutex);
+
+  if (state == ORDO_TURN_WAITING || state == ORDO_TURN_GRANTED) {
+    if (precise)
+      ereport(WARNING,
+              (errmsg("ordo applier: commit at tau " INT64_FORMAT " (transaction %u of its query "
+                      "processor) needs a row held by local transaction %u, which waits for its "
+                      "turn at tau " INT64_FORMAT,
+                      tau, (TransactionId)(load_le64(m->txn_id + 8) & 0xFFFFFFFFu), xid, turn_tau),
+               errdetail("Two approved commits wrote one row with overlapping intervals "
+                         "(docs/replication.md section 5): a broken invariant. Retrying without "
+                         "cancelling the committed transaction (backend %d).",
+                         pid)));
+    return 0;
+  }
+  /* Awaiting its verdict: the adjudicator rejects it (it wrote a key C wrote after its start). */
+  if (state == ORDO_TURN_SENT) return 0;
+  if (marked_at < 0) {
+    /* Just marked: a statement stuck in a lock wait never reaches a hook, so signal it now. */
+    if (proc->waitLock != NULL) signal_conflict(proc);
+    return 1;
+  }
+  if (now - marked_at >= (int64)ordo_apply_lock_grace_ms * 1000) signal_conflict(proc);
+  return 1;
+}
+
+/* Every writer of table relid (what a row change would wait for) is doomed as a row holder. */
+static int doom_table_writers(Oid relid, const wire_message *m, int64 tau) {
+  LOCKTAG tag;
+  VirtualTransactionId *vxids;
+  int doomed = 0;
+  SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+  vxids = GetLockConflicts(&tag, ExclusiveLock, NULL);
+  for (; VirtualTransactionIdIsValid(*vxids); vxids++) {
+    PGPROC *proc = BackendIdGetProc(vxids->backendId);
+    TransactionId xid;
+    if (proc == NULL) continue;
+    xid = proc->xid;
+    if (!TransactionIdIsValid(xid)) continue; /* no xid: it holds no row */
+    doomed += doom_row_holder(proc, xid, m, tau, false);
+  }
+  return doomed;
+}
+
+/* DDL: every holder of a lock on relid; one waiting for its turn gives up (40003, §5). */
+static int doom_table_lockers(Oid relid) {
+  LOCKTAG tag;
+  VirtualTransactionId *vxids;
+  int signalled = 0;
+  SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+  vxids = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
+  for (; VirtualTransactionIdIsValid(*vxids); vxids++) {
+    PGPROC *proc = BackendIdGetProc(vxids->backendId);
+    bool waiting = false;
+    if (proc == NULL || proc == MyProc) continue;
+    if (proc->statusFlags & PROC_IS_AUTOVACUUM) continue;
+    if (proc->pgprocno < replication_shared->nslots) {
+      OrdoTurnSlot *slot = &replication_shared->slots[proc->pgprocno];
+      SpinLockAcquire(&replication_shared->mutex);
+      if (slot->pid == proc->pid &&
+          (slot->state == ORDO_TURN_WAITING || slot->state == ORDO_TURN_GRANTED)) {
+        waiting = true;
+        slot->doomed = true;
+      }
+      SpinLockRelease(&replication_shared->mutex);
+    }
+    if (waiting) {
+      SetLatch(&proc->procLatch);
+      signalled++;
+      continue;
+    }
+    if (CancelVirtualTransaction(*vxids, PROCSIG_RECOVERY_CONFLICT_LOCK) != 0) signalled++;
+  }
+  return signalled;
+}
+
+static int doom_blockers(const wire_message *m, int64 tau) {
   const uint8 *cursor = m->writes;
   const uint8 *end = m->writes + m->writes_len;
   wire_write w;
-  int signalled = 0;
+  int doomed = 0;
   MemoryContext outer = CurrentMemoryContext;
 
   StartTransactionCommand();
@@ -634,9 +901,9 @@ static int doom_blockers(const wire_message *m) {
     wire_key key;
     Oid nsp;
     Oid relid;
-    LOCKTAG tag;
-    LOCKMODE mode;
-    VirtualTransactionId *vxids;
+    TransactionId xids[applier_row_holders_max];
+    int nxids = 0;
+    int i;
     if (w.kind == WIRE_KIND_LOCK || w.kind == WIRE_KIND_UNIQUE ||
         w.kind == WIRE_KIND_SHARED_LOCK)
       continue;
@@ -645,35 +912,23 @@ static int doom_blockers(const wire_message *m) {
     if (!OidIsValid(nsp)) continue;
     relid = get_relname_relid(key_name(key.table, key.table_len), nsp);
     if (!OidIsValid(relid)) continue;
-    mode = w.kind == WIRE_KIND_DDL ? AccessExclusiveLock : ExclusiveLock;
-    SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-    vxids = GetLockConflicts(&tag, mode, NULL);
-    for (; VirtualTransactionIdIsValid(*vxids); vxids++) {
-      PGPROC *proc = BackendIdGetProc(vxids->backendId);
-      bool waiting = false;
-      if (proc == NULL || proc == MyProc) continue;
-      if (proc->statusFlags & PROC_IS_AUTOVACUUM) continue;
-      if (proc->pgprocno < replication_shared->nslots) {
-        OrdoTurnSlot *slot = &replication_shared->slots[proc->pgprocno];
-        SpinLockAcquire(&replication_shared->mutex);
-        if (slot->pid == proc->pid &&
-            (slot->state == ORDO_TURN_WAITING || slot->state == ORDO_TURN_GRANTED)) {
-          waiting = true;
-          slot->doomed = true;
-        }
-        SpinLockRelease(&replication_shared->mutex);
-      }
-      if (waiting) {
-        SetLatch(&proc->procLatch);
-        signalled++;
-        continue;
-      }
-      if (CancelVirtualTransaction(*vxids, PROCSIG_RECOVERY_CONFLICT_LOCK) != 0) signalled++;
+    if (w.kind == WIRE_KIND_DDL) {
+      doomed += doom_table_lockers(relid);
+      continue;
+    }
+    if (row_holders(&w, xids, &nxids) == HOLDERS_UNKNOWN) {
+      doomed += doom_table_writers(relid, m, tau);
+      continue;
+    }
+    for (i = 0; i < nxids; i++) {
+      int pid = BackendXidGetPid(xids[i]);
+      PGPROC *proc = pid != 0 ? BackendPidGetProc(pid) : NULL;
+      if (proc != NULL) doomed += doom_row_holder(proc, xids[i], m, tau, true);
     }
   }
   CommitTransactionCommand();
   MemoryContextSwitchTo(outer);
-  return signalled;
+  return doomed;
 }
 
 /* Applies a commit from its record, retrying past doomed local transactions. False: failed. */
@@ -697,10 +952,10 @@ static bool apply_commit(const wire_message *m, int64 tau) {
       return false;
     }
     if (outcome == APPLY_LOCK_CONFLICT) {
-      int signalled = doom_blockers(m);
+      int signalled = doom_blockers(m, tau);
       if (attempt % applier_retry_log_every == 1)
         ereport(LOG, (errmsg("ordo applier: commit at tau " INT64_FORMAT
-                             " waits for locks of local transactions (%s); cancelled %d of them",
+                             " waits for locks of local transactions (%s); doomed %d of them",
                              tau, error->message, signalled)));
     } else if (attempt % applier_retry_log_every == 1) {
       ereport(LOG, (errmsg("ordo applier: retrying commit at tau " INT64_FORMAT ": %s", tau,

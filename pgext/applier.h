@@ -26,6 +26,15 @@ typedef struct OrdoTurnSlot {
   bool doomed;  /* the applier needs a lock this waiting transaction holds (§5): give up, 40003 */
   int pid;      /* the backend that took the slot, to notice it is gone */
   int64 tau;    /* tau_commit once WAITING */
+  /* Doomed by the applier (§4): the local transaction doom_lxid of backend
+   * doom_pid holds a row a commit earlier in the commit order changes. Its
+   * next statement or its COMMIT fails with 40001; if it still blocks the
+   * applier ordo.apply_lock_grace after doom_at_us, it gets the
+   * recovery-conflict signal. Written by the applier, cleared by the
+   * backend at transaction end; independent of the turn fields above. */
+  int doom_pid;
+  LocalTransactionId doom_lxid;
+  int64 doom_at_us; /* replication_monotonic_us() when marked */
 } OrdoTurnSlot;
 
 typedef struct OrdoReplicationShared {

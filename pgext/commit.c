@@ -119,6 +119,8 @@ static void commit_pre_commit(void) {
   OrdoReply reply;
   OrdoSendOutcome outcome;
 
+  /* Doomed by the applier (docs/replication.md section 4): a clean 40001, nothing sent. */
+  replication_check_doomed();
   if (stats.writes == 0) return; /* DDL counts: a DDL-only transaction is sent too */
   Assert(phase == PHASE_IDLE && !turn_open);
   limits_check_age();
@@ -254,6 +256,7 @@ static void commit_xact_callback(XactEvent event, void *arg) {
         /* Waited for after the locks are released (commit_resource_release). */
         if (phase == PHASE_COMMITTED) visible_pending_tau = phase_tau_commit;
       }
+      replication_doom_clear();
       phase = PHASE_IDLE; /* the entry stays COMMITTED until pruned */
       phase_xid = InvalidTransactionId;
       capture_forget();
@@ -264,6 +267,7 @@ static void commit_xact_callback(XactEvent event, void *arg) {
         turn_open = false;
       }
       visible_pending_tau = 0;
+      replication_doom_clear();
       commit_on_abort();
       capture_forget();
       break;

@@ -15,6 +15,9 @@
  *   BEGIN, COMMIT, SET, ...) fails unless this QP's applier holds a live
  *   lease, so no transaction starts on a QP that may miss an acknowledged
  *   commit (docs/replication.md section 6).
+ * - Doomed transactions: every statement (but transaction control, so
+ *   ROLLBACK still works) fails with 40001 once the applier marked the
+ *   transaction as holding a row an earlier commit changes (section 4).
  * Outside databases with ordo installed, nothing here changes behaviour.
  */
 #include "ordo.h"
@@ -73,9 +76,13 @@ static bool captured_kind(char relkind, char persistence, Oid nsp) {
   return ordo_namespace_is_captured(nsp);
 }
 
-/* Once per transaction, at its first statement; the caller checked backend and extension. */
+/* At each statement (the caller checked backend and extension): fails a transaction the
+ * applier doomed; once per transaction, at its first statement, checks the lease. */
 void guard_check_live(void) {
-  if (MyProc == NULL || MyProc->lxid == live_checked_lxid) return;
+  if (MyProc == NULL) return;
+  /* Every statement: the applier may have doomed this transaction (docs/replication.md §4). */
+  replication_check_doomed();
+  if (MyProc->lxid == live_checked_lxid) return;
   /* The extension's own script runs before the applier can take a lease. */
   if (!replication_enabled() || creating_extension) return;
   live_checked_lxid = MyProc->lxid; /* a failure aborts the transaction: no second check */

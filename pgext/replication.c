@@ -272,3 +272,36 @@ void replication_turn_finish(bool committed) {
   SpinLockRelease(&replication_shared->mutex);
   wake_applier();
 }
+
+/* ---- doomed local transactions (§4) ---- */
+
+void replication_check_doomed(void) {
+  OrdoTurnSlot *slot;
+  bool doomed;
+  if (!ordo_replication || replication_shared == NULL || MyProc == NULL) return;
+  slot = my_slot();
+  /* Unlocked first look: a 4-byte read, and almost always no mark. */
+  if (slot->doom_lxid == InvalidLocalTransactionId) return;
+  SpinLockAcquire(&replication_shared->mutex);
+  doomed = slot->doom_pid == MyProcPid && slot->doom_lxid == MyProc->lxid;
+  SpinLockRelease(&replication_shared->mutex);
+  if (doomed)
+    ereport(ERROR,
+            (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+             errmsg("ordo: change conflicts with another transaction, please retry (OC000)"),
+             errdetail("A commit earlier in the commit order changed a row this transaction "
+                       "holds.")));
+}
+
+void replication_doom_clear(void) {
+  OrdoTurnSlot *slot;
+  if (!ordo_replication || replication_shared == NULL || MyProc == NULL) return;
+  slot = my_slot();
+  if (slot->doom_lxid == InvalidLocalTransactionId) return;
+  /* A mark for another pid is stale (an earlier backend in this PGPROC): cleared too. */
+  SpinLockAcquire(&replication_shared->mutex);
+  slot->doom_pid = 0;
+  slot->doom_lxid = InvalidLocalTransactionId;
+  slot->doom_at_us = 0;
+  SpinLockRelease(&replication_shared->mutex);
+}

@@ -61,4 +61,12 @@ extern void replication_turn_wait(void);
  * the origin and reports the outcome to the applier. Never throws. */
 extern void replication_turn_finish(bool committed);
 
+/* Doomed local transactions (docs/replication.md §4): ERROR 40001 OC000 if
+ * the applier marked this backend's current transaction as holding a row a
+ * commit earlier in the commit order changes. Called at each statement and
+ * at PRE_COMMIT; cheap when not marked. No-op when replication is off. */
+extern void replication_check_doomed(void);
+/* Clears this backend's doom mark; at transaction end. Never throws. */
+extern void replication_doom_clear(void);
+
 #endif /* ORDO_REPLICATION_H */
