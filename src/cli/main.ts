@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError } from "commander";
 import { registerCheckCommand } from "../check";
+import { registerSimCommand } from "../sim/cli";
 import { down, status, up, type ClusterStatus } from "../cluster";
 import { isRoot } from "../cluster/system";
 
@@ -107,6 +108,7 @@ export function buildProgram(): Command {
     });
 
   registerCheckCommand(program);
+  registerSimCommand(program);
   return program;
 }
 

@@ -103,6 +103,11 @@ interface Subscription {
   mode: SubscriptionMode;
   /** Every record with tau <= sentTau has been written to the sink (or was not in its ranges). */
   sentTau: number;
+  /**
+   * Journal of the last record sent at `sentTau`: two journals may assign one
+   * tau, and the order is (tau, journal id). MAX_SAFE_INTEGER: every journal's.
+   */
+  sentJournal: number;
   /** The last WATERMARK written, -1 if none. */
   watermarkTau: number;
   /** A WATERMARK went out since the last `renewLeases`. */
@@ -281,6 +286,7 @@ export class CrossbarService {
       sink: options.sink,
       mode: "catchup",
       sentTau: options.fromTau,
+      sentJournal: Number.MAX_SAFE_INTEGER,
       watermarkTau: -1,
       renewed: false,
     };
@@ -310,7 +316,9 @@ export class CrossbarService {
   #fanOut(tau: number, journal: number, body: Uint8Array): void {
     let shared: Uint8Array | null = null;
     for (const subscription of this.#subscriptions.values()) {
-      if (subscription.mode !== "live" || tau <= subscription.sentTau) continue;
+      if (subscription.mode !== "live") continue;
+      if (tau < subscription.sentTau) continue;
+      if (tau === subscription.sentTau && journal <= subscription.sentJournal) continue;
       if (subscription.sink.closed) {
         this.unsubscribe(subscription.id);
         continue;
@@ -337,6 +345,7 @@ export class CrossbarService {
       }
       if (frame !== null) subscription.sink.write(frame);
       subscription.sentTau = tau;
+      subscription.sentJournal = journal;
       if (subscription.sink.bufferedBytes > this.#bufferBytesMax) {
         // Not draining: off the live stream, back to the journals on disk.
         subscription.mode = "catchup";
@@ -384,11 +393,13 @@ export class CrossbarService {
             );
           }
           subscription.sentTau = entry.tauCommit;
+          subscription.sentJournal = entry.journal;
           if (subscription.sink.bufferedBytes > this.#bufferBytesMax)
             await this.#drained(subscription);
         }
         if (subscription.mode !== "catchup") return;
         subscription.sentTau = target;
+        subscription.sentJournal = Number.MAX_SAFE_INTEGER;
       }
     } catch (error) {
       this.unsubscribe(subscription.id);

@@ -1,0 +1,136 @@
+/**
+ * `ordo sim`: one seeded run of the simulator, with a progress bar on
+ * stderr. Prints throughput and commit-to-visible p50/p99/p999 against
+ * nominal (the same seed with no stalls), writes an SVG chart with --svg,
+ * and on a failed check prints the seed and the command that replays it.
+ */
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import { InvalidArgumentError } from "commander";
+import { plantedBug, planted_bug_names } from "./bugs";
+import type { PlantedBugName, PlantedBugs } from "./bugs";
+import { passed, replayCommand, runScenario } from "./scenario";
+import type { ScenarioOptions, SimDesign, SimResult } from "./scenario";
+import { renderChart } from "./svg";
+
+function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(value);
+  if (m === null) throw new InvalidArgumentError("a duration like 60s or 500ms");
+  return Math.round(Number(m[1]) * (m[2] === "ms" ? 1_000 : 1_000_000));
+}
+
+function parseNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a non-negative number");
+  return n;
+}
+
+function progress(label: string): (fraction: number) => void {
+  let last = -1;
+  return (fraction) => {
+    const pct = Math.floor(fraction * 100);
+    if (pct === last || !process.stderr.isTTY) return;
+    last = pct;
+    const bar = "#".repeat(Math.floor(pct / 4)).padEnd(25, ".");
+    process.stderr.write(`\r${label} [${bar}] ${pct}%${pct === 100 ? "\n" : ""}`);
+  };
+}
+
+function summary(r: SimResult): Record<string, number> {
+  return {
+    throughput: Math.round(r.throughput),
+    p50_ms: r.commitToVisibleUs.p50 / 1000,
+    p99_ms: r.commitToVisibleUs.p99 / 1000,
+    p999_ms: r.commitToVisibleUs.p999 / 1000,
+  };
+}
+
+export function registerSimCommand(program: Command): void {
+  program
+    .command("sim")
+    .description(
+      "run the deterministic simulator: one seed drives network, disks, stalls, crashes and workload",
+    )
+    .option("--seed <n>", "the seed", parseNumber, 1)
+    .option(
+      "--journals <n>",
+      "journals (each on its own host unless --design single)",
+      parseNumber,
+      40,
+    )
+    .option("--design <d>", "single | baseline | fenced", "baseline")
+    .option("--stall-ms <ms>", "length of each stall", parseNumber, 1000)
+    .option("--stall-rate <r>", "stalls per journal host per second", parseNumber, 0)
+    .option(
+      "--crash-rate <r>",
+      "crashes of the sidecar host per second (--design single)",
+      parseNumber,
+      0,
+    )
+    .option("--clients <n>", "closed-loop clients (default 2 per journal)", parseNumber)
+    .option("--duration <d>", "virtual duration", parseDuration, 10_000_000)
+    .option("--engine <e>", "native | js (crossbar and adjudicator)")
+    .option("--bug <name>", `plant a bug: ${planted_bug_names.join(", ")}`)
+    .option("--no-nominal", "skip the run without stalls")
+    .option("--no-check", "skip the checkers (saves memory on long runs)")
+    .option("--svg <file>", "write a chart of throughput and latency over virtual time")
+    .option("--json", "print one JSON object")
+    .action(async (o: Record<string, unknown>) => {
+      const design = o.design as SimDesign;
+      if (!["single", "baseline", "fenced"].includes(design))
+        throw new InvalidArgumentError("--design single|baseline|fenced");
+      const bugs: PlantedBugs = o.bug === undefined ? {} : plantedBug(o.bug as PlantedBugName);
+      const base: ScenarioOptions = {
+        seed: o.seed as number,
+        design,
+        journals: o.journals as number,
+        durationUs: o.duration as number,
+        stallUs: (o.stallMs as number) * 1000,
+        stallRate: o.stallRate as number,
+        crashRate: o.crashRate as number,
+        clients: o.clients as number | undefined,
+        engine: o.engine as ScenarioOptions["engine"],
+        bugs,
+        check: o.check as boolean,
+      };
+      const runs: { label: string; result: SimResult }[] = [];
+      if (o.nominal !== false && (base.stallRate ?? 0) > 0) {
+        runs.push({
+          label: "nominal (no stalls)",
+          result: await runScenario({ ...base, stallRate: 0, onProgress: progress("nominal") }),
+        });
+      }
+      const main = await runScenario({ ...base, onProgress: progress(design) });
+      runs.push({
+        label: `${design}, stalls ${o.stallMs} ms at ${o.stallRate}/s per host`,
+        result: main,
+      });
+      const nominal = runs.length > 1 ? runs[0]!.result : null;
+      const report = {
+        seed: base.seed,
+        design,
+        journals: base.journals,
+        virtual_s: base.durationUs / 1e6,
+        ...summary(main),
+        nominal: nominal === null ? null : summary(nominal),
+        of_nominal: nominal === null ? null : main.throughput / Math.max(1, nominal.throughput),
+        stalls: main.stalls,
+        crashes: main.crashes,
+        fences: main.fences,
+        redirects: main.redirects,
+        sim_to_real: base.durationUs / 1000 / main.realMs,
+        trace: main.traceHash,
+        checks: main.checks,
+        errors: main.errors,
+      };
+      if (o.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      if (typeof o.svg === "string") writeFileSync(o.svg, renderChart(runs));
+      if (!passed(main)) {
+        process.stderr.write(
+          `ordo sim: seed ${base.seed} FAILED; replay with:\n  ${replayCommand(base)}\n`,
+        );
+        process.exitCode = 1;
+      }
+    });
+}

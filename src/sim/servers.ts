@@ -1,0 +1,662 @@
+/**
+ * The server side of a simulated cluster, built from the real components:
+ *
+ * - `SingleSidecar` ("single"): one sidecar host as src/sidecar/start.ts
+ *   wires it — a `JournalSet` of N journals on the host's simulated disk, the
+ *   `Adjudicator` rebuilt from the journals, the sans-I/O `Sidecar`, and a
+ *   `CrossbarService` fed by the set. It can crash (the disk keeps what was
+ *   synced, maybe a torn tail) and restart (reopen, replay, resubscribe).
+ * - `SplitCluster` ("baseline" / "fenced"): the story's topology. Every
+ *   journal on its own host (a `JournalSet` of one, heartbeats every
+ *   `heartbeat_interval_us`), the `Sidecar` with its `Adjudicator` on one
+ *   host (its `CommitJournal` is a router that sends each approved commit to
+ *   one journal host), the `CrossbarService` on another. In "baseline" the
+ *   crossbar waits for every journal, so one stalled host holds back the
+ *   global watermark for everyone. "fenced" is the fix, see `FenceKeeper`.
+ */
+import { Adjudicator, createConflictTable } from "../adjudicator";
+import type { ConflictEngine } from "../adjudicator";
+import { CrossbarService } from "../crossbar";
+import type { DurableEntry, EngineKind, SubscriberSink } from "../crossbar";
+import { JournalSet } from "../journal";
+import type { JournalEntry, JournalSetListener, MergedEntry } from "../journal";
+import type { CommitReply, CommitRequest, ErrorMessage } from "../protocol";
+import { silent_logger } from "../sidecar/log";
+import { horizonAt, Sidecar } from "../sidecar/sidecar";
+import type { CommitJournal } from "../sidecar/sidecar";
+import type { PlantedBugs } from "./bugs";
+import { ForgetfulConflictTable } from "./bugs";
+import { SimDisk } from "./disk";
+import type { LinkOptions } from "./network";
+import { SimNetwork } from "./network";
+import type { LatencyDist, Prng } from "./prng";
+import type { QpApplier } from "./workload";
+import { txnOf } from "./workload";
+import { simAssert } from "./world";
+import type { SimHost, World } from "./world";
+
+/** Idle journals raise their watermark this often (docs/replication.md §2). */
+export const heartbeat_interval_us = 1_000;
+/** The crossbar fences a journal it has not heard from for this long ("fenced" design). */
+export const fence_after_us = 10_000;
+/** How often the crossbar looks for overdue journals. */
+export const fence_check_interval_us = 1_000;
+const journal_dir = "/data/journal";
+
+export interface ServerEnv {
+  world: World;
+  network: SimNetwork;
+  prng: Prng;
+  fsync: LatencyDist;
+  /** Links between servers: streams. */
+  stream: LinkOptions;
+  engine: EngineKind;
+  journalEngine: "native" | "js";
+  bugs: PlantedBugs;
+  qps: QpApplier[];
+  /** A component threw where it must not: the run records it and goes on. */
+  onError: (where: string, error: unknown) => void;
+}
+
+export interface SimServer {
+  /** The host that receives commit requests. */
+  readonly commitHost: SimHost;
+  start(): Promise<void>;
+  commit(request: CommitRequest, reply: (r: CommitReply | ErrorMessage) => void): void;
+  /** Every durable record on the disks (the durability checker's truth), or null if not kept. */
+  durableRecords(): Promise<MergedEntry[] | null>;
+  close(): void;
+}
+
+/** A subscriber sink that ships the frames of one turn as one stream message. */
+class StreamSink implements SubscriberSink {
+  readonly #env: ServerEnv;
+  readonly #from: SimHost;
+  readonly #qp: QpApplier;
+  readonly #incarnation: number;
+  #pending: Uint8Array[] = [];
+
+  constructor(env: ServerEnv, from: SimHost, qp: QpApplier) {
+    this.#env = env;
+    this.#from = from;
+    this.#qp = qp;
+    this.#incarnation = from.incarnation;
+  }
+
+  write(frame: Uint8Array): void {
+    if (this.closed) return;
+    if (this.#pending.length === 0) queueMicrotask(() => this.#flush());
+    this.#pending.push(frame);
+  }
+
+  get bufferedBytes(): number {
+    return 0;
+  }
+
+  onDrain(callback: () => void): void {
+    queueMicrotask(callback);
+  }
+
+  get closed(): boolean {
+    return this.#from.incarnation !== this.#incarnation || !this.#from.up;
+  }
+
+  #flush(): void {
+    const frames = this.#pending;
+    this.#pending = [];
+    if (this.closed) return;
+    const qp = this.#qp;
+    this.#env.network.send(this.#from, qp.host, this.#env.stream, () => qp.receive(frames));
+  }
+}
+
+/** Feeds the crossbar, bumping watermarks when the planted bug says so, never letting it throw into the journals. */
+function crossbarFeed(service: () => CrossbarService, env: ServerEnv): JournalSetListener {
+  const bump = env.bugs.crossbarWatermarkBumpUs ?? 0;
+  return {
+    durable(journal, entries, watermark) {
+      try {
+        service().durable(journal, entries, watermark + bump);
+      } catch (error) {
+        env.onError(`crossbar rejected journal ${journal}`, error);
+      }
+    },
+    watermarks(moves) {
+      try {
+        service().watermarks(
+          bump === 0
+            ? moves
+            : moves.map((m) => ({ journal: m.journal, watermark: m.watermark + bump })),
+        );
+      } catch (error) {
+        env.onError("crossbar rejected a watermark", error);
+      }
+    },
+  };
+}
+
+function makeAdjudicator(engine: ConflictEngine, horizon: number, bugs: PlantedBugs): Adjudicator {
+  if (bugs.adjudicatorIgnoresInFlight === true) {
+    return new Adjudicator({
+      horizonTau: horizon,
+      table: new ForgetfulConflictTable(createConflictTable(engine, horizon)),
+    });
+  }
+  return new Adjudicator({ horizonTau: horizon, engine });
+}
+
+async function collect(entries: AsyncIterable<MergedEntry>): Promise<MergedEntry[]> {
+  const out: MergedEntry[] = [];
+  for await (const entry of entries) out.push(entry);
+  return out;
+}
+
+// ---- one sidecar host ------------------------------------------------------
+
+export class SingleSidecar implements SimServer {
+  readonly host: SimHost;
+  readonly #env: ServerEnv;
+  readonly #journals: number;
+  readonly disk: SimDisk;
+  #sidecar: Sidecar | null = null;
+  #adjudicator: Adjudicator | null = null;
+  #service: CrossbarService | null = null;
+
+  constructor(env: ServerEnv, host: SimHost, journals: number) {
+    this.#env = env;
+    this.host = host;
+    this.#journals = journals;
+    this.disk = new SimDisk(host, env.prng.fork("disk"), {
+      fsync: env.fsync,
+      bugAckBeforeFsync: env.bugs.journalAckBeforeFsync,
+    });
+  }
+
+  get commitHost(): SimHost {
+    return this.host;
+  }
+
+  async start(): Promise<void> {
+    const env = this.#env;
+    const host = this.host;
+    const clock = host.clock;
+    const set = await JournalSet.open({
+      dir: journal_dir,
+      disk: this.disk,
+      clock,
+      journals: this.#journals,
+      engine: env.journalEngine,
+    });
+    const horizon = horizonAt(clock.nowMicros());
+    const adjudicator = makeAdjudicator(env.engine, horizon, env.bugs);
+    const sidecar = new Sidecar({
+      journal: set,
+      adjudicator,
+      clock,
+      timers: host.timers,
+      logger: silent_logger,
+      onFatal: (error) => env.onError("sidecar failed", error),
+    });
+    await sidecar.recover(set.readFrom(Math.max(0, horizon)));
+    const service = new CrossbarService({ journals: set.count, reader: set, engine: env.engine });
+    set.listen(crossbarFeed(() => service, env));
+    sidecar.start();
+    this.#sidecar = sidecar;
+    this.#adjudicator = adjudicator;
+    this.#service = service;
+    const incarnation = host.incarnation;
+    const beat = (): void => {
+      if (host.incarnation !== incarnation) return;
+      set.heartbeat();
+      host.timers.schedule(heartbeat_interval_us, beat);
+    };
+    host.timers.schedule(heartbeat_interval_us, beat);
+    // Every QP's applier (re)subscribes from what it applied.
+    for (const qp of env.qps) {
+      service.subscribe({
+        fromTau: Math.max(0, qp.applied),
+        ranges: [{ lo: new Uint8Array(0), hi: new Uint8Array(0) }],
+        sink: new StreamSink(env, host, qp),
+      });
+    }
+    env.world.trace(`sidecar up ${set.lastTau}`);
+  }
+
+  commit(request: CommitRequest, reply: (r: CommitReply | ErrorMessage) => void): void {
+    const sidecar = this.#sidecar;
+    if (sidecar === null) return;
+    const incarnation = this.host.incarnation;
+    void sidecar.commit(request).then((r) => {
+      if (this.host.incarnation === incarnation) reply(r);
+    });
+  }
+
+  /** The host lost power: the processes are gone, the disk keeps what it kept. */
+  crash(): void {
+    this.#env.world.crash(this.host);
+    this.disk.crash();
+    this.close();
+  }
+
+  async durableRecords(): Promise<MergedEntry[]> {
+    const set = await JournalSet.open({
+      dir: journal_dir,
+      disk: this.disk,
+      clock: this.host.clock,
+      journals: this.#journals,
+      engine: this.#env.journalEngine,
+    });
+    try {
+      return await collect(set.readAll(0));
+    } finally {
+      await set.close().catch(() => undefined);
+    }
+  }
+
+  close(): void {
+    this.#service?.close();
+    this.#adjudicator?.close();
+    this.#service = null;
+    this.#adjudicator = null;
+    this.#sidecar = null;
+  }
+}
+
+// ---- every journal on its own host -------------------------------------------
+
+interface AppendMsg {
+  id: number;
+  txnId: Uint8Array;
+  tauStart: number;
+  body: Uint8Array;
+}
+
+/** One journal host: a JournalSet of one journal on its own disk. */
+class JournalHost {
+  readonly host: SimHost;
+  readonly index: number;
+  readonly disk: SimDisk;
+  set: JournalSet | null = null;
+  /** fenced design: append ids by tau, waiting for the crossbar's verdict. */
+  readonly awaiting = new Map<number, number>();
+
+  constructor(env: ServerEnv, host: SimHost, index: number) {
+    this.host = host;
+    this.index = index;
+    this.disk = new SimDisk(host, env.prng.fork(`disk${index}`), {
+      fsync: env.fsync,
+      bugAckBeforeFsync: env.bugs.journalAckBeforeFsync,
+    });
+  }
+}
+
+interface Outstanding {
+  readonly entry: { txnId: Uint8Array; tauStart: number; body: Uint8Array };
+  readonly resolve: (tau: number) => void;
+  /** Journals holding a copy whose verdict has not come back. */
+  readonly copies: Set<number>;
+  done: boolean;
+}
+
+export class SplitCluster implements SimServer {
+  readonly #env: ServerEnv;
+  readonly #fenced: boolean;
+  readonly adjudicatorHost: SimHost;
+  readonly crossbarHost: SimHost;
+  readonly journalHosts: JournalHost[];
+  #sidecar: Sidecar | null = null;
+  #adjudicator: Adjudicator | null = null;
+  #service: CrossbarService | null = null;
+  // Router state (on the adjudicator host).
+  readonly #outstanding = new Map<number, Outstanding>();
+  readonly #perJournal: number[];
+  readonly #routerFenced: boolean[];
+  #nextAppend = 1;
+  #rotate = 0;
+  // Crossbar state (on the crossbar host), fenced design.
+  readonly #lastHeard: number[];
+  /** W_j as the merge has it: the highest watermark or tau pushed for j. */
+  readonly #pushed: number[];
+  readonly #fence: (number | null)[];
+  readonly #accepted = new Set<number>();
+  fences = 0;
+  redirects = 0;
+
+  constructor(env: ServerEnv, journals: JournalHostSpec, fenced: boolean) {
+    this.#env = env;
+    this.#fenced = fenced;
+    this.adjudicatorHost = journals.adjudicator;
+    this.crossbarHost = journals.crossbar;
+    this.journalHosts = journals.hosts.map((host, index) => new JournalHost(env, host, index));
+    const n = this.journalHosts.length;
+    this.#perJournal = new Array<number>(n).fill(0);
+    this.#routerFenced = new Array<boolean>(n).fill(false);
+    this.#lastHeard = new Array<number>(n).fill(0);
+    this.#pushed = new Array<number>(n).fill(-1);
+    this.#fence = new Array<number | null>(n).fill(null);
+  }
+
+  get commitHost(): SimHost {
+    return this.adjudicatorHost;
+  }
+
+  async start(): Promise<void> {
+    const env = this.#env;
+    const service = new CrossbarService({
+      journals: this.journalHosts.length,
+      reader: {
+        readAll(): AsyncIterable<DurableEntry> {
+          throw new Error("the simulated crossbar host keeps no journal copy: no catch-up");
+        },
+      },
+      engine: env.engine,
+    });
+    this.#service = service;
+    for (const qp of env.qps) {
+      service.subscribe({
+        fromTau: 0,
+        ranges: [{ lo: new Uint8Array(0), hi: new Uint8Array(0) }],
+        sink: new StreamSink(env, this.crossbarHost, qp),
+      });
+    }
+    for (const jh of this.journalHosts) await this.#startJournal(jh);
+    const clock = this.adjudicatorHost.clock;
+    const horizon = horizonAt(clock.nowMicros());
+    this.#adjudicator = makeAdjudicator(env.engine, horizon, env.bugs);
+    const router: CommitJournal = { append: (entry) => this.#route(entry) };
+    this.#sidecar = new Sidecar({
+      journal: router,
+      adjudicator: this.#adjudicator,
+      clock,
+      timers: this.adjudicatorHost.timers,
+      logger: silent_logger,
+      onFatal: (error) => env.onError("sidecar failed", error),
+    });
+    this.#sidecar.start();
+    if (this.#fenced) {
+      const check = (): void => {
+        this.#checkFences();
+        this.crossbarHost.timers.schedule(fence_check_interval_us, check);
+      };
+      this.crossbarHost.timers.schedule(fence_check_interval_us, check);
+    }
+  }
+
+  commit(request: CommitRequest, reply: (r: CommitReply | ErrorMessage) => void): void {
+    void this.#sidecar?.commit(request).then(reply);
+  }
+
+  async durableRecords(): Promise<null> {
+    return null;
+  }
+
+  close(): void {
+    this.#service?.close();
+    this.#adjudicator?.close();
+  }
+
+  async #startJournal(jh: JournalHost): Promise<void> {
+    const env = this.#env;
+    const set = await JournalSet.open({
+      dir: journal_dir,
+      disk: jh.disk,
+      clock: jh.host.clock,
+      journals: 1,
+      engine: env.journalEngine,
+    });
+    jh.set = set;
+    const xb = this.crossbarHost;
+    set.listen({
+      durable: (_journal: number, entries: readonly JournalEntry[], watermark: number) => {
+        const copy = entries.map((e) => ({
+          tauCommit: e.tauCommit,
+          txn: txnOf(e.txnId),
+          body: e.body,
+        }));
+        env.network.send(jh.host, xb, env.stream, () => this.#onDurable(jh.index, copy, watermark));
+      },
+      watermarks: (moves) => {
+        const watermark = moves[moves.length - 1]!.watermark;
+        env.network.send(jh.host, xb, env.stream, () => this.#onWatermark(jh.index, watermark));
+      },
+    });
+    const beat = (): void => {
+      set.heartbeat();
+      jh.host.timers.schedule(heartbeat_interval_us, beat);
+    };
+    jh.host.timers.schedule(heartbeat_interval_us, beat);
+  }
+
+  // ---- adjudicator host: the router behind the Sidecar's CommitJournal ----------
+
+  #route(entry: { txnId: Uint8Array; tauStart: number; body: Uint8Array }): Promise<number> {
+    return new Promise<number>((resolve) => {
+      const id = this.#nextAppend++;
+      const outstanding: Outstanding = { entry, resolve, copies: new Set(), done: false };
+      this.#outstanding.set(id, outstanding);
+      this.#sendCopy(id, outstanding, -1);
+    });
+  }
+
+  /** Sends a copy to the journal with the fewest appends outstanding, skipping fenced ones and `avoid`. */
+  #sendCopy(id: number, outstanding: Outstanding, avoid: number): void {
+    const n = this.journalHosts.length;
+    let best = -1;
+    for (let k = 0; k < n; k++) {
+      const j = (this.#rotate + k) % n;
+      if (j === avoid || this.#routerFenced[j] || outstanding.copies.has(j)) continue;
+      if (best < 0 || this.#perJournal[j]! < this.#perJournal[best]!) best = j;
+    }
+    if (best < 0) best = (avoid + 1) % n;
+    this.#rotate = (this.#rotate + 1) % n;
+    outstanding.copies.add(best);
+    this.#perJournal[best]! += 1;
+    const jh = this.journalHosts[best]!;
+    const msg: AppendMsg = {
+      id,
+      txnId: outstanding.entry.txnId,
+      tauStart: outstanding.entry.tauStart,
+      body: outstanding.entry.body,
+    };
+    this.#env.network.send(this.adjudicatorHost, jh.host, this.#env.stream, () =>
+      this.#onAppend(jh, msg),
+    );
+  }
+
+  #onVerdict(id: number, journal: number, tau: number | null): void {
+    this.#perJournal[journal]! -= 1;
+    const outstanding = this.#outstanding.get(id);
+    if (outstanding === undefined) return;
+    outstanding.copies.delete(journal);
+    if (tau !== null) {
+      simAssert(!outstanding.done, `append ${id} accepted twice`);
+      outstanding.done = true;
+      outstanding.resolve(tau);
+    } else if (!outstanding.done && outstanding.copies.size === 0) {
+      this.redirects += 1;
+      this.#sendCopy(id, outstanding, journal);
+    }
+    if (outstanding.done && outstanding.copies.size === 0) this.#outstanding.delete(id);
+  }
+
+  #onFenced(journal: number, fenced: boolean): void {
+    this.#routerFenced[journal] = fenced;
+    if (!fenced) return;
+    // Its commits may wait a whole stall: send them to another journal now; the crossbar takes one copy.
+    for (const [id, outstanding] of this.#outstanding) {
+      if (!outstanding.done && outstanding.copies.has(journal) && outstanding.copies.size === 1) {
+        this.redirects += 1;
+        this.#sendCopy(id, outstanding, journal);
+      }
+    }
+  }
+
+  // ---- journal hosts ----------------------------------------------------------
+
+  #onAppend(jh: JournalHost, msg: AppendMsg): void {
+    const set = jh.set;
+    if (set === null) return;
+    const env = this.#env;
+    void set.append({ txnId: msg.txnId, tauStart: msg.tauStart, body: msg.body }).then(
+      (tau) => {
+        if (this.#fenced) {
+          jh.awaiting.set(tau, msg.id);
+        } else {
+          env.network.send(jh.host, this.adjudicatorHost, env.stream, () =>
+            this.#onVerdict(msg.id, jh.index, tau),
+          );
+        }
+      },
+      (error: unknown) => env.onError(`journal ${jh.index} append failed`, error),
+    );
+  }
+
+  /** fenced design: the crossbar's verdicts on durable records reach their journal host. */
+  #onVerdicts(
+    jh: JournalHost,
+    verdicts: readonly { tau: number; accepted: boolean }[],
+    fence: number | null,
+  ): void {
+    const env = this.#env;
+    if (fence !== null) jh.set?.journal(0).raiseWatermark(fence);
+    for (const { tau, accepted } of verdicts) {
+      const id = jh.awaiting.get(tau);
+      if (id === undefined) continue;
+      jh.awaiting.delete(tau);
+      env.network.send(jh.host, this.adjudicatorHost, env.stream, () =>
+        this.#onVerdict(id, jh.index, accepted ? tau : null),
+      );
+    }
+  }
+
+  // ---- crossbar host ----------------------------------------------------------
+
+  #onDurable(
+    journal: number,
+    entries: { tauCommit: number; txn: number; body: Uint8Array }[],
+    watermark: number,
+  ): void {
+    const service = this.#service;
+    if (service === null) return;
+    const env = this.#env;
+    const bump = env.bugs.crossbarWatermarkBumpUs ?? 0;
+    this.#lastHeard[journal] = env.world.now;
+    if (!this.#fenced) {
+      try {
+        service.durable(journal, entries, watermark + bump);
+      } catch (error) {
+        env.onError(`crossbar rejected journal ${journal}`, error);
+      }
+      return;
+    }
+    const verdicts: { tau: number; accepted: boolean }[] = [];
+    const accepted: typeof entries = [];
+    for (const entry of entries) {
+      // Below the fence, or a copy of a commit another journal already placed: not part of the order.
+      const ok = entry.tauCommit > this.#pushed[journal]! && !this.#accepted.has(entry.txn);
+      if (ok) {
+        this.#accepted.add(entry.txn);
+        accepted.push(entry);
+        this.#pushed[journal] = entry.tauCommit;
+      }
+      verdicts.push({ tau: entry.tauCommit, accepted: ok });
+    }
+    const pushedWatermark = Math.max(watermark, this.#pushed[journal]!);
+    if (accepted.length > 0) {
+      service.durable(journal, accepted, pushedWatermark + bump);
+    } else if (pushedWatermark > this.#pushed[journal]!) {
+      service.watermarks([{ journal, watermark: pushedWatermark + bump }]);
+    }
+    this.#pushed[journal] = pushedWatermark;
+    const fence = this.#heard(journal, watermark);
+    const jh = this.journalHosts[journal]!;
+    env.network.send(this.crossbarHost, jh.host, env.stream, () =>
+      this.#onVerdicts(jh, verdicts, fence),
+    );
+    this.#raiseFenced();
+  }
+
+  #onWatermark(journal: number, watermark: number): void {
+    const service = this.#service;
+    if (service === null) return;
+    const env = this.#env;
+    const bump = env.bugs.crossbarWatermarkBumpUs ?? 0;
+    this.#lastHeard[journal] = env.world.now;
+    if (watermark > this.#pushed[journal]!) {
+      this.#pushed[journal] = watermark;
+      try {
+        service.watermarks([{ journal, watermark: watermark + bump }]);
+      } catch (error) {
+        env.onError("crossbar rejected a watermark", error);
+      }
+    }
+    if (!this.#fenced) return;
+    const fence = this.#heard(journal, watermark);
+    if (fence !== null) {
+      const jh = this.journalHosts[journal]!;
+      env.network.send(this.crossbarHost, jh.host, env.stream, () =>
+        this.#onVerdicts(jh, [], fence),
+      );
+    }
+    this.#raiseFenced();
+  }
+
+  /** A fenced journal that reported a watermark at or above its fence rejoins; else it is told the fence. */
+  #heard(journal: number, watermark: number): number | null {
+    const fence = this.#fence[journal];
+    if (fence === null) return null;
+    if (watermark >= fence) {
+      this.#fence[journal] = null;
+      this.#env.world.trace(`unfence ${journal}`);
+      this.#env.network.send(this.crossbarHost, this.adjudicatorHost, this.#env.stream, () =>
+        this.#onFenced(journal, false),
+      );
+      return null;
+    }
+    const current = this.#pushed[journal]!;
+    this.#fence[journal] = current;
+    return current;
+  }
+
+  #checkFences(): void {
+    const now = this.#env.world.now;
+    for (let j = 0; j < this.journalHosts.length; j++) {
+      if (this.#fence[j] !== null || now - this.#lastHeard[j]! <= fence_after_us) continue;
+      this.fences += 1;
+      this.#fence[j] = this.#pushed[j]!;
+      this.#env.world.trace(`fence ${j}`);
+      this.#env.network.send(this.crossbarHost, this.adjudicatorHost, this.#env.stream, () =>
+        this.#onFenced(j, true),
+      );
+    }
+    this.#raiseFenced();
+  }
+
+  /** Fenced journals stop holding back the global watermark: their W_j follows the highest live one. */
+  #raiseFenced(): void {
+    let high = -1;
+    let any = false;
+    for (let j = 0; j < this.journalHosts.length; j++) {
+      if (this.#fence[j] === null) {
+        if (this.#pushed[j]! > high) high = this.#pushed[j]!;
+      } else {
+        any = true;
+      }
+    }
+    if (!any || high < 0) return;
+    const moves: { journal: number; watermark: number }[] = [];
+    for (let j = 0; j < this.journalHosts.length; j++) {
+      if (this.#fence[j] !== null && this.#pushed[j]! < high) {
+        this.#pushed[j] = high;
+        moves.push({ journal: j, watermark: high });
+      }
+    }
+    if (moves.length > 0) this.#service?.watermarks(moves);
+  }
+}
+
+export interface JournalHostSpec {
+  adjudicator: SimHost;
+  crossbar: SimHost;
+  hosts: SimHost[];
+}

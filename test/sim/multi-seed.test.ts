@@ -1,0 +1,47 @@
+/**
+ * A short multi-seed run: many small scenarios (crashes, message loss, clock
+ * skew; stalls in the split topologies), each checked. A failure names the
+ * seed and the command that replays it.
+ */
+import assert from "node:assert/strict";
+import { passed, replayCommand, runScenario } from "../../src/sim";
+import type { ScenarioOptions, SimDesign } from "../../src/sim";
+
+const seeds = Number(process.env.ORDO_SIM_SEEDS ?? 60);
+
+describe("sim multi-seed", () => {
+  it(`${seeds} seeds of small scenarios pass every checker`, async () => {
+    const designs: SimDesign[] = ["single", "single", "baseline", "fenced"];
+    for (let seed = 1; seed <= seeds; seed++) {
+      const design = designs[seed % designs.length]!;
+      const options: ScenarioOptions =
+        design === "single"
+          ? {
+              seed,
+              design,
+              journals: 1 + (seed % 4),
+              clients: 6,
+              keys: 100,
+              durationUs: 50_000,
+              crashRate: 20,
+              downUs: 3_000,
+              clientLossP: 0.01,
+            }
+          : {
+              seed,
+              design,
+              journals: 4,
+              clients: 6,
+              keys: 100,
+              durationUs: 100_000,
+              stallRate: 5,
+              stallUs: 30_000,
+            };
+      const result = await runScenario(options);
+      assert.ok(
+        passed(result),
+        `seed ${seed} failed: ${JSON.stringify({ checks: result.checks, errors: result.errors })}\nreplay: ${replayCommand(options)}`,
+      );
+    }
+  });
+});
