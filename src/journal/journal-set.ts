@@ -25,7 +25,13 @@ import type { Clock } from "../clock";
 import type { Disk } from "./disk";
 import { JournalError } from "./errors";
 import { Journal } from "./journal";
-import type { JournalAppend, JournalEntry, JournalOptions, JournalRecovery } from "./journal";
+import type {
+  JournalAppend,
+  JournalEntry,
+  JournalOptions,
+  JournalRecovery,
+  TauFloor,
+} from "./journal";
 
 /** Most journals one sidecar runs (the crossbar's bound is higher). */
 export const journals_max = 256;
@@ -48,6 +54,8 @@ export interface JournalSetOptions {
   segmentBytesMax?: number;
   batchBytesMax?: number;
   engine?: JournalOptions["engine"];
+  /** Deliberate bugs for checker tests (docs/checker.md, "Planted bugs"), given to every journal. */
+  plantedBugs?: JournalOptions["plantedBugs"];
 }
 
 export interface JournalSetRecovery {
@@ -106,6 +114,7 @@ export class JournalSet {
       );
     }
     const journals: Journal[] = [];
+    const tauFloor: TauFloor = { last: 0 };
     let set: JournalSet | null = null;
     try {
       for (let id = 0; id < count; id++) {
@@ -115,9 +124,11 @@ export class JournalSet {
             disk: options.disk,
             clock: options.clock,
             journalId: id,
+            tauFloor,
             segmentBytesMax: options.segmentBytesMax,
             batchBytesMax: options.batchBytesMax,
             engine: options.engine,
+            plantedBugs: options.plantedBugs,
             onDurable: (entries) => {
               assert(set !== null, "a durable group before the set opened");
               set.#onDurable(id, entries);
@@ -131,6 +142,7 @@ export class JournalSet {
     }
     set = new JournalSet(journals, options.clock);
     const start = Math.max(options.clock.nowMicros(), ...journals.map((j) => j.lastTau));
+    tauFloor.last = Math.max(...journals.map((j) => j.lastTau));
     set.#maxDurableTau = Math.max(0, ...journals.map((j) => j.lastTau));
     for (const journal of journals) journal.raiseWatermark(start);
     return set;

@@ -25,6 +25,10 @@
  * Records are encoded a batch at a time and scanned a chunk at a time by
  * src/journal/record-buffer.ts, natively when the addon is loaded
  * (`JournalOptions.engine`); both engines write and accept the same bytes.
+ *
+ * `plantedBugs.acksBeforeFsync` (docs/checker.md, "Planted bugs") breaks
+ * invariant 1 on purpose, for tests of the fault campaign; it is off unless
+ * the sidecar process is started with ORDO_PLANTED_BUGS.
  */
 import { dirname, join } from "node:path";
 import type { Clock } from "../clock";
@@ -65,12 +69,22 @@ export interface JournalEntry {
   body: Uint8Array;
 }
 
+/** The highest tau assigned by any journal sharing it. */
+export interface TauFloor {
+  last: number;
+}
+
 export interface JournalOptions {
   dir: string;
   disk: Disk;
   clock: Clock;
   /** Stored in every segment header; a segment of another journal is refused. Default 0. */
   journalId?: number;
+  /**
+   * Shared by the journals of one set: every tau any of them assigns is above
+   * `last`, so taus are unique across journals (a QP's progress is one tau).
+   */
+  tauFloor?: TauFloor;
   /** A segment is closed and a new one started once the next write would pass this. Default 64 MiB. */
   segmentBytesMax?: number;
   /** Bytes per group-commit write (a larger single record is written alone). Default 4 MiB. */
@@ -86,6 +100,19 @@ export interface JournalOptions {
    * feed). It must not throw.
    */
   onDurable?: (entries: readonly JournalEntry[]) => void;
+  /** Deliberate bugs for checker tests; never set outside them. */
+  plantedBugs?: JournalPlantedBugs;
+}
+
+/** Bugs the journal can be told to have (docs/checker.md, "Planted bugs"). */
+export interface JournalPlantedBugs {
+  /**
+   * `journal-acks-before-fsync`: a group is published (`onDurable`) and its
+   * appends resolve as soon as its taus are assigned; only then does the
+   * journal wait `delay()` and write and fsync it. A crash in that window
+   * loses acknowledged commits.
+   */
+  readonly acksBeforeFsync?: { readonly delay: () => Promise<void> };
 }
 
 export interface JournalRecovery {
@@ -136,6 +163,7 @@ export class Journal {
 
   /** Highest tau_commit assigned (durable or in flight). */
   #last = 0;
+  readonly #tauFloor: TauFloor | undefined;
   /** Highest tau_commit whose fsync returned. */
   #durableTau = 0;
   /** Lowest tau of the group being written and fsynced, 0 when none is. */
@@ -143,6 +171,7 @@ export class Journal {
   /** Bytes of records queued or in flight: appended, not yet durable. */
   #unsyncedBytes = 0;
   readonly #onDurable: ((entries: readonly JournalEntry[]) => void) | undefined;
+  readonly #acksBeforeFsync: { readonly delay: () => Promise<void> } | undefined;
 
   #queue: Pending[] = [];
   #flushing = false;
@@ -157,11 +186,13 @@ export class Journal {
     this.#disk = options.disk;
     this.#clock = options.clock;
     this.#journalId = options.journalId ?? 0;
+    this.#tauFloor = options.tauFloor;
     this.#segmentBytesMax = options.segmentBytesMax ?? journal_segment_bytes_default;
     this.#batchBytesMax = options.batchBytesMax ?? journal_batch_bytes_default;
     this.#engine = options.engine ?? defaultRecordEngine();
     this.#encoder = new RecordBatchEncoder({ engine: this.#engine });
     this.#onDurable = options.onDurable;
+    this.#acksBeforeFsync = options.plantedBugs?.acksBeforeFsync;
   }
 
   /** The record engine in use. */
@@ -354,7 +385,16 @@ export class Journal {
   /** Assigns taus to `group`, writes it in batches, fsyncs once, then resolves it. */
   async #commitGroup(group: Pending[]): Promise<void> {
     for (const pending of group) pending.tau = this.#assignTau(pending.entry.tauStart);
-    this.#inFlightFirstTau = group[0]!.tau;
+    const planted = this.#acksBeforeFsync;
+    if (planted !== undefined) {
+      // Planted bug `journal-acks-before-fsync`: publish and acknowledge first, skipping
+      // the invariant 1 assertion below on purpose, then wait and write and fsync.
+      this.#publish(group);
+      for (const pending of group) pending.resolve(pending.tau);
+      await planted.delay();
+    } else {
+      this.#inFlightFirstTau = group[0]!.tau;
+    }
     try {
       let first = 0;
       while (first < group.length) {
@@ -377,16 +417,8 @@ export class Journal {
     this.#inFlightFirstTau = 0;
     for (const pending of group) this.#unsyncedBytes -= pending.bytes;
     assert(this.#unsyncedBytes >= 0, "unsynced bytes below zero");
-    if (this.#onDurable !== undefined) {
-      this.#onDurable(
-        group.map((p) => ({
-          tauCommit: p.tau,
-          txnId: p.entry.txnId,
-          tauStart: p.entry.tauStart,
-          body: p.entry.body,
-        })),
-      );
-    }
+    if (planted !== undefined) return; // already published and acknowledged (planted bug)
+    this.#publish(group);
     for (const pending of group) {
       // Invariant 1: never acknowledge a record that no returned fsync covers.
       assert(pending.tau <= this.#durableTau, "acknowledging a record before its fsync");
@@ -394,11 +426,25 @@ export class Journal {
     }
   }
 
+  #publish(group: Pending[]): void {
+    if (this.#onDurable === undefined) return;
+    this.#onDurable(
+      group.map((p) => ({
+        tauCommit: p.tau,
+        txnId: p.entry.txnId,
+        tauStart: p.entry.tauStart,
+        body: p.entry.body,
+      })),
+    );
+  }
+
   #assignTau(tauStart: number): number {
-    const tau = Math.max(this.#last + 1, this.#clock.nowMicros(), tauStart + 1);
+    const floor = this.#tauFloor?.last ?? 0;
+    const tau = Math.max(this.#last + 1, floor + 1, this.#clock.nowMicros(), tauStart + 1);
     assert(Number.isSafeInteger(tau), "tau_commit overflow");
     assert(tau > this.#last, "tau_commit not increasing");
     this.#last = tau;
+    if (this.#tauFloor !== undefined) this.#tauFloor.last = tau;
     return tau;
   }
 
