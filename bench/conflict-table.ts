@@ -11,6 +11,9 @@
  * (the journal's fsync), so the previous batch's keys are in flight while the
  * next one is decided. At 5 % conflicts, one transaction in twenty also
  * writes a key of the previous batch and loses to it (in flight).
+ * Batches are built the way a caller builds them: keys copied from the pool
+ * into one reused ConflictBatch (`addKeyFrom`, no views, no garbage), and
+ * that building is part of the timed cycle.
  *
  * Run: node dist/bench/conflict-table.js [--seconds N] [--json]
  */
@@ -42,6 +45,12 @@ const history_txns = 100_000;
 const forget_every_batches = 16;
 /** Batches run before measuring, to fill the table to its steady state. */
 const fill_batches = Math.ceil((history_txns * 1.2) / batch_txns);
+/**
+ * Batches of a throwaway workload run first, so the JIT has compiled the
+ * shared batch-building code before any row is timed (its garbage would
+ * otherwise count against the first row).
+ */
+const jit_warmup_batches = 400;
 
 /** 1 M distinct keys: an 8-byte table id, then an 8-byte primary key. */
 function keyPool(): Uint8Array {
@@ -133,6 +142,9 @@ export async function run(options: BenchOptions = {}): Promise<BenchRow[]> {
   const gc = new GcObserver();
   const rows: BenchRow[] = [];
   try {
+    const warmup = new Workload(engines[0], pool, 20);
+    for (let i = 0; i < jit_warmup_batches; i++) warmup.step();
+    warmup.close();
     for (const [label, conflictEvery] of [
       ["0 %", 0],
       ["5 %", 20],

@@ -458,7 +458,11 @@ class CrossbarBinding {
     ExpectArgs(info, 4, "crossbarPushBatch");
     Crossbar& crossbar = CrossbarArg(info);
     const uint32_t journal = JournalArg(info, 1, crossbar);
-    const ByteView batch = BytesArg(info, 2, "batch");
+    // As a span, so the crossbar copies it with one memcpy before decoding.
+    const MutableSpan<uint8_t> bytes = MutableBytesArg(info, 2, "batch");
+    const MutableSpan<const uint8_t> batch =
+        bytes.size() == 0 ? MutableSpan<const uint8_t>()
+                          : MutableSpan<const uint8_t>::FromRaw(&bytes[0], bytes.size());
     const double watermark = TauArg(info, 3, "watermark");
     const CrossbarStatus status =
         crossbar.PushBatch(journal, batch, static_cast<int64_t>(watermark));

@@ -109,7 +109,8 @@ uint32_t ConflictKeyHash(ByteView key) {
 }
 
 ConflictTable::ConflictTable(int64_t horizon_tau)
-    : horizon_tau_(horizon_tau), slots_(slots_initial, Slot{0, slot_empty}),
+    : horizon_tau_(horizon_tau),
+      slots_(slots_initial, Slot{0, slot_empty}),
       slot_mask_(slots_initial - 1) {
   ORDO_ASSERT(horizon_tau >= -conflict_tau_max && horizon_tau <= conflict_tau_max);
 }
@@ -335,8 +336,7 @@ ConflictStatus ConflictTable::Register(WordView index, DoubleView taus, ByteView
     if (tau <= horizon_tau_) continue;
     for (uint32_t k = txn_first_key_[txn]; k < txn_first_key_[txn + 1]; k++) {
       const KeyRef& key = keys_[k];
-      const uint32_t entry =
-          FindOrInsert(key_bytes.sub(key.offset, key.length), key_hash_[k]);
+      const uint32_t entry = FindOrInsert(key_bytes.sub(key.offset, key.length), key_hash_[k]);
       Record(entry, key.shared, tau);
     }
   }
@@ -355,10 +355,12 @@ ConflictStatus ConflictTable::CheckTickets(WordView tickets, size_t count) {
   for (size_t i = 0; i < count; i++) {
     const uint32_t id = tickets[i];
     if (id >= tickets_.size() || !tickets_[id].live) {
-      return Reject(ConflictReject::kOutOfRange, "ticket " + std::to_string(id) + " is not in flight");
+      return Reject(ConflictReject::kOutOfRange,
+                    "ticket " + std::to_string(id) + " is not in flight");
     }
     if (tickets_[id].mark == call_mark_) {
-      return Reject(ConflictReject::kOutOfRange, "ticket " + std::to_string(id) + " is named twice");
+      return Reject(ConflictReject::kOutOfRange,
+                    "ticket " + std::to_string(id) + " is named twice");
     }
     tickets_[id].mark = call_mark_;
   }
@@ -366,7 +368,8 @@ ConflictStatus ConflictTable::CheckTickets(WordView tickets, size_t count) {
 }
 
 ConflictStatus ConflictTable::CommitBatch(WordView tickets, DoubleView taus, size_t count) {
-  if (count > taus.size()) return Reject(ConflictReject::kOutOfRange, "count exceeds the taus array");
+  if (count > taus.size())
+    return Reject(ConflictReject::kOutOfRange, "count exceeds the taus array");
   ConflictStatus status = CheckTickets(tickets, count);
   if (!status.ok()) return status;
   for (size_t i = 0; i < count; i++) {
@@ -410,7 +413,8 @@ ConflictStatus ConflictTable::AbortBatch(WordView tickets, size_t count) {
     }
     FreeTicket(id);
   }
-  if (arena_garbage_ > arena_garbage_bytes_min && arena_garbage_ > arena_.size() / 2) CompactArena();
+  if (arena_garbage_ > arena_garbage_bytes_min && arena_garbage_ > arena_.size() / 2)
+    CompactArena();
   return ConflictStatus::Ok();
 }
 
@@ -431,7 +435,8 @@ ConflictStatus ConflictTable::ForgetBefore(double horizon_value) {
     for (; ahead < size && ahead <= prefetch_forget_entry_ahead; ahead++) {
       Prefetch(&entries_[history_.peek(ahead).entry]);
     }
-    if (prefetch_forget_slot_ahead < size) PrefetchForget(history_.peek(prefetch_forget_slot_ahead));
+    if (prefetch_forget_slot_ahead < size)
+      PrefetchForget(history_.peek(prefetch_forget_slot_ahead));
     const uint32_t entry = history_.front().entry;
     history_.pop();
     ahead--;
@@ -442,7 +447,8 @@ ConflictStatus ConflictTable::ForgetBefore(double horizon_value) {
     HeapPop();
     Forget(entry, horizon);
   }
-  if (arena_garbage_ > arena_garbage_bytes_min && arena_garbage_ > arena_.size() / 2) CompactArena();
+  if (arena_garbage_ > arena_garbage_bytes_min && arena_garbage_ > arena_.size() / 2)
+    CompactArena();
   return ConflictStatus::Ok();
 }
 

@@ -195,7 +195,7 @@ class ConflictTable {
   size_t live_entries_ = 0;
   std::vector<uint8_t> arena_;
   size_t arena_garbage_ = 0;
-  HistoryRing history_;  // records in tau order
+  HistoryRing history_;         // records in tau order
   std::vector<HeapItem> heap_;  // records that arrived out of tau order
   std::vector<Ticket> tickets_;
   std::vector<uint32_t> free_tickets_;
@@ -203,7 +203,7 @@ class ConflictTable {
   uint32_t call_mark_ = 0;
   // Scratch of the batch being decided, kept across calls.
   std::vector<KeyRef> keys_;
-  size_t batch_txns_ = 0;                 // transactions of the decoded batch
+  size_t batch_txns_ = 0;                // transactions of the decoded batch
   std::vector<uint32_t> txn_first_key_;  // txn i's keys are [first[i], first[i+1])
   std::vector<int64_t> txn_tau_;
   std::vector<uint32_t> key_hash_;

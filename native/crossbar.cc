@@ -29,20 +29,28 @@ void CopyView(ByteView src, std::vector<uint8_t>* dst) {
   CopyView(src, dst->data());
 }
 
-// Little-endian i64 from two u32 halves; values above crossbar_tau_max or
-// below zero come back as -1 so the caller rejects them.
-int64_t ReadTau(ByteView view, size_t offset) {
-  const uint64_t lo = view.u32le(offset);
-  const uint64_t hi = view.u32le(offset + 4);
-  const uint64_t value = lo | (hi << 32);
-  if (value > static_cast<uint64_t>(crossbar_tau_max)) return -1;
-  return static_cast<int64_t>(value);
-}
-
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 void PutU32(uint8_t* at, uint32_t value) { std::memcpy(at, &value, sizeof value); }
 void PutU64(uint8_t* at, uint64_t value) { std::memcpy(at, &value, sizeof value); }
+// Little-endian loads from memory this class owns, bounds checked by the caller.
+uint32_t LoadU32(const uint8_t* at) {
+  uint32_t value;
+  std::memcpy(&value, at, sizeof value);
+  return value;
+}
+uint64_t LoadU64(const uint8_t* at) {
+  uint64_t value;
+  std::memcpy(&value, at, sizeof value);
+  return value;
+}
 #else
+uint32_t LoadU32(const uint8_t* at) {
+  return static_cast<uint32_t>(at[0]) | (static_cast<uint32_t>(at[1]) << 8) |
+         (static_cast<uint32_t>(at[2]) << 16) | (static_cast<uint32_t>(at[3]) << 24);
+}
+uint64_t LoadU64(const uint8_t* at) {
+  return static_cast<uint64_t>(LoadU32(at)) | (static_cast<uint64_t>(LoadU32(at + 4)) << 32);
+}
 void PutU32(uint8_t* at, uint32_t value) {
   at[0] = static_cast<uint8_t>(value);
   at[1] = static_cast<uint8_t>(value >> 8);
@@ -73,6 +81,29 @@ inline int CompareKeys(const uint8_t* a, size_t a_length, const uint8_t* b, size
 }
 
 constexpr size_t byte_buffer_initial_bytes = 4096;
+
+// Copies n bytes; the short copies of routing (a write or two) inline as
+// 16-byte moves, the last one overlapping, instead of a libc call.
+inline void CopyBytes(uint8_t* out, const uint8_t* in, size_t n) {
+  if (n >= 16 && n <= 64) {
+    for (size_t i = 0; i + 16 < n; i += 16) std::memcpy(out + i, in + i, 16);
+    std::memcpy(out + n - 16, in + n - 16, 16);
+    return;
+  }
+  std::memcpy(out, in, n);
+}
+
+// An output entry's header; `record` is the record's bytes, whose txn field
+// is carried as sent.
+void PutEntryHeader(uint8_t* out, size_t entry_bytes, uint32_t journal, uint32_t matched,
+                    int64_t tau, const uint8_t* record) {
+  PutU32(out, static_cast<uint32_t>(entry_bytes));
+  PutU32(out + 4, journal);
+  PutU32(out + 8, matched);
+  PutU32(out + 12, 0);
+  PutU64(out + 16, static_cast<uint64_t>(tau));
+  std::memcpy(out + 24, record + 16, 8);
+}
 
 }  // namespace
 
@@ -128,8 +159,8 @@ std::unique_ptr<Crossbar> Crossbar::Create(uint32_t journals, ByteView config,
       CopyView(config.sub(offset, lo_length), &range.lo);
       CopyView(config.sub(offset + lo_length, hi_length), &range.hi);
       offset += static_cast<size_t>(lo_length) + hi_length;
-      if (!range.hi.empty() && CompareKeys(range.lo.data(), range.lo.size(), range.hi.data(),
-                                           range.hi.size()) >= 0) {
+      if (!range.hi.empty() &&
+          CompareKeys(range.lo.data(), range.lo.size(), range.hi.data(), range.hi.size()) >= 0) {
         *status = Reject(CrossbarReject::kMalformed, "config: range with lo >= hi");
         return nullptr;
       }
@@ -140,6 +171,7 @@ std::unique_ptr<Crossbar> Crossbar::Create(uint32_t journals, ByteView config,
     return nullptr;
   }
   crossbar->journals_.resize(journals);
+  crossbar->journal_count_ = journals;
   crossbar->head_tau_.assign(journals, tau_empty);
   crossbar->losers_.assign(journals, TreeKey{tau_empty, 0});
   crossbar->BuildRoutingTable();
@@ -148,19 +180,14 @@ std::unique_ptr<Crossbar> Crossbar::Create(uint32_t journals, ByteView config,
   return crossbar;
 }
 
-uint8_t* Crossbar::ByteBuffer::Append(size_t bytes) {
+void Crossbar::ByteBuffer::Grow(size_t bytes) {
   ORDO_ASSERT(bytes <= std::numeric_limits<size_t>::max() - size_);
-  if (capacity_ - size_ < bytes) {
-    size_t capacity = std::max(capacity_, byte_buffer_initial_bytes);
-    while (capacity - size_ < bytes) capacity *= 2;
-    std::unique_ptr<uint8_t[]> grown(new uint8_t[capacity]);
-    if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
-    data_ = std::move(grown);
-    capacity_ = capacity;
-  }
-  uint8_t* at = data_.get() + size_;
-  size_ += bytes;
-  return at;
+  size_t capacity = std::max(capacity_, byte_buffer_initial_bytes);
+  while (capacity - size_ < bytes) capacity *= 2;
+  std::unique_ptr<uint8_t[]> grown(new uint8_t[capacity]);
+  if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
+  data_ = std::move(grown);
+  capacity_ = capacity;
 }
 
 void Crossbar::ByteBuffer::DropFront(size_t bytes) {
@@ -181,15 +208,33 @@ Crossbar::Chunk* Crossbar::TakeChunk() {
 
 void Crossbar::ReturnChunk(Chunk* chunk) {
   chunk->bytes.Clear();
-  chunk->records.clear();
+  chunk->record_count = 0;
   chunk->next = 0;
+  chunk->next_offset = crossbar_batch_header_bytes;
   free_chunks_.push_back(chunk);
 }
 
 CrossbarStatus Crossbar::PushBatch(uint32_t journal_id, ByteView batch, int64_t watermark) {
-  ORDO_ASSERT(journal_id < journals_.size());
-  ORDO_ASSERT(watermark >= crossbar_watermark_none && watermark <= crossbar_tau_max);
-  Journal& journal = journals_[journal_id];
+  CrossbarStatus status = CheckBatchHeader(batch);
+  if (!status.ok()) return status;
+  Chunk* chunk = TakeChunk();
+  CopyView(batch, chunk->bytes.Append(batch.size()));
+  return AcceptChunk(journal_id, chunk, watermark);
+}
+
+CrossbarStatus Crossbar::PushBatch(uint32_t journal_id, MutableSpan<const uint8_t> batch,
+                                   int64_t watermark) {
+  const ByteView view = batch.size() == 0 ? ByteView() : ByteView::FromRaw(&batch[0], batch.size());
+  CrossbarStatus status = CheckBatchHeader(view);
+  if (!status.ok()) return status;
+  Chunk* chunk = TakeChunk();
+  // The header check proved at least crossbar_batch_header_bytes are there.
+  std::memcpy(chunk->bytes.Append(batch.size()), &batch[0], batch.size());
+  return AcceptChunk(journal_id, chunk, watermark);
+}
+
+// The checks that come before the copy: length, magic, record count.
+CrossbarStatus Crossbar::CheckBatchHeader(ByteView batch) const {
   if (batch.size() > crossbar_batch_bytes_max) {
     return Reject(CrossbarReject::kMalformed, "batch longer than crossbar_batch_bytes_max");
   }
@@ -200,91 +245,103 @@ CrossbarStatus Crossbar::PushBatch(uint32_t journal_id, ByteView batch, int64_t 
   if (record_count > (batch.size() - crossbar_batch_header_bytes) / crossbar_record_header_bytes) {
     return Reject(CrossbarReject::kMalformed, "batch: record count exceeds its bytes");
   }
-  Chunk* chunk = TakeChunk();
-  CopyView(batch, chunk->bytes.Append(batch.size()));
-  // From here on, read only the copy: the caller cannot change it under us.
-  const ByteView bytes = chunk->bytes.view();
-  chunk->records.reserve(record_count);
+  return Ok();
+}
+
+// Decodes the chunk's copy of a batch whose header passed CheckBatchHeader
+// and appends it to the journal, or returns the chunk and the rejection. The
+// copy is ours, so after each bounds check its bytes are read directly.
+CrossbarStatus Crossbar::AcceptChunk(uint32_t journal_id, Chunk* chunk, int64_t watermark) {
+  ORDO_ASSERT(journal_id < journals_.size());
+  ORDO_ASSERT(watermark >= crossbar_watermark_none && watermark <= crossbar_tau_max);
+  Journal& journal = journals_[journal_id];
+  const uint8_t* bytes = chunk->bytes.data();
+  const size_t size = chunk->bytes.size();
+  ORDO_ASSERT(size >= crossbar_batch_header_bytes);
+  const uint32_t record_count = LoadU32(bytes + 4);
+  int64_t first_tau = 0;
   int64_t previous = journal.watermark;
   size_t offset = crossbar_batch_header_bytes;
-  CrossbarStatus status = Ok();
-  for (uint32_t i = 0; i < record_count && status.ok(); i++) {
-    const size_t remaining = bytes.size() - offset;
+  const char* malformed = nullptr;
+  for (uint32_t i = 0; i < record_count; i++) {
+    const size_t remaining = size - offset;
     if (remaining < crossbar_record_header_bytes) {
-      status = Reject(CrossbarReject::kMalformed, "batch: truncated record header");
+      malformed = "batch: truncated record header";
       break;
     }
-    const uint32_t record_bytes = bytes.u32le(offset);
-    const uint32_t write_count = bytes.u32le(offset + 4);
+    const uint8_t* record = bytes + offset;
+    const uint32_t record_bytes = LoadU32(record);
+    const uint32_t write_count = LoadU32(record + 4);
     if (record_bytes < crossbar_record_header_bytes || record_bytes > remaining) {
-      status = Reject(CrossbarReject::kMalformed, "batch: record length out of bounds");
+      malformed = "batch: record length out of bounds";
       break;
     }
     if (write_count > crossbar_writes_per_record_max ||
         write_count > (record_bytes - crossbar_record_header_bytes) / crossbar_write_header_bytes) {
-      status = Reject(CrossbarReject::kMalformed, "batch: write count out of bounds");
+      malformed = "batch: write count out of bounds";
       break;
     }
-    const int64_t tau = ReadTau(bytes, offset + 8);
-    if (tau < 0) {
-      status = Reject(CrossbarReject::kMalformed, "batch: tau out of range");
+    const uint64_t tau_bits = LoadU64(record + 8);
+    if (tau_bits > static_cast<uint64_t>(crossbar_tau_max)) {
+      malformed = "batch: tau out of range";
       break;
     }
+    const int64_t tau = static_cast<int64_t>(tau_bits);
     if (tau <= previous) {
-      status = Reject(CrossbarReject::kOutOfOrder,
-                      "batch: tau " + std::to_string(tau) + " is not above " +
-                          std::to_string(previous) + " (last tau or watermark of journal " +
-                          std::to_string(journal_id) + ")");
-      break;
+      ReturnChunk(chunk);
+      return Reject(CrossbarReject::kOutOfOrder, "batch: tau " + std::to_string(tau) +
+                                                     " is not above " + std::to_string(previous) +
+                                                     " (last tau or watermark of journal " +
+                                                     std::to_string(journal_id) + ")");
     }
-    size_t write_offset = offset + crossbar_record_header_bytes;
-    const size_t record_end = offset + record_bytes;
-    for (uint32_t w = 0; w < write_count; w++) {
-      if (record_end - write_offset < crossbar_write_header_bytes) {
-        status = Reject(CrossbarReject::kMalformed, "batch: truncated write header");
-        break;
-      }
-      const uint32_t key_length = bytes.u32le(write_offset);
-      const uint32_t payload_length = bytes.u32le(write_offset + 4);
-      if (key_length > crossbar_key_bytes_max || payload_length > crossbar_payload_bytes_max ||
-          record_end - write_offset - crossbar_write_header_bytes <
-              static_cast<size_t>(key_length) + payload_length) {
-        status = Reject(CrossbarReject::kMalformed, "batch: write length out of bounds");
-        break;
-      }
-      write_offset += crossbar_write_header_bytes + key_length + payload_length;
-    }
-    if (!status.ok()) break;
-    if (write_offset != record_end) {
-      status = Reject(CrossbarReject::kMalformed, "batch: record length disagrees with writes");
-      break;
-    }
-    chunk->records.push_back(RecordRef{tau, static_cast<uint32_t>(offset), write_count});
+    malformed = CheckWrites(record, record_bytes, write_count);
+    if (malformed != nullptr) break;
+    if (i == 0) first_tau = tau;
     previous = tau;
-    offset = record_end;
+    offset += record_bytes;
   }
-  if (status.ok() && offset != bytes.size()) {
-    status = Reject(CrossbarReject::kMalformed, "batch: trailing bytes");
-  }
-  if (!status.ok()) {
+  if (malformed == nullptr && offset != size) malformed = "batch: trailing bytes";
+  if (malformed != nullptr) {
     ReturnChunk(chunk);
-    return status;
+    return Reject(CrossbarReject::kMalformed, malformed);
   }
-  ORDO_ASSERT(chunk->records.size() == record_count);
   if (record_count == 0) {
     ReturnChunk(chunk);
   } else {
     if (journal.chunks.empty()) {
-      head_tau_[journal_id] = chunk->records[0].tau;
+      head_tau_[journal_id] = first_tau;
       tree_dirty_ = true;
     }
+    chunk->record_count = record_count;
+    chunk->next = 0;
+    chunk->next_offset = crossbar_batch_header_bytes;
     journal.chunks.push_back(chunk);
-    journal.last_tau = chunk->records.back().tau;
+    journal.last_tau = previous;
     pending_records_ += record_count;
   }
   journal.watermark = std::max({journal.watermark, journal.last_tau, watermark});
   RecomputeGlobalWatermark();
   return Ok();
+}
+
+// Checks the writes of one record (whose header was checked): null when they
+// fill it exactly, else why not.
+const char* Crossbar::CheckWrites(const uint8_t* record, uint32_t record_bytes,
+                                  uint32_t write_count) {
+  size_t at = crossbar_record_header_bytes;
+  for (uint32_t w = 0; w < write_count; w++) {
+    if (record_bytes - at < crossbar_write_header_bytes) return "batch: truncated write header";
+    const uint32_t key_length = LoadU32(record + at);
+    const uint32_t payload_length = LoadU32(record + at + 4);
+    if (key_length > crossbar_key_bytes_max || payload_length > crossbar_payload_bytes_max ||
+        record_bytes - at - crossbar_write_header_bytes <
+            static_cast<size_t>(key_length) + payload_length) {
+      return "batch: write length out of bounds";
+    }
+    at += crossbar_write_header_bytes + key_length + payload_length;
+  }
+  if (at != record_bytes) return "batch: record length disagrees with writes";
+  return nullptr;
 }
 
 void Crossbar::AdvanceWatermark(uint32_t journal_id, int64_t tau) {
@@ -310,13 +367,6 @@ bool Crossbar::Beats(uint32_t a, uint32_t b) const {
   return ta < tb || (ta == tb && a < b);
 }
 
-namespace {
-// (tau, journal) order, without branches: ties are common (equal taus).
-inline bool KeyBeats(int64_t ta, uint32_t ja, int64_t tb, uint32_t jb) {
-  return (ta < tb) | ((ta == tb) & (ja < jb));
-}
-}  // namespace
-
 void Crossbar::RebuildTree() {
   const uint32_t k = journal_count();
   tree_dirty_ = false;
@@ -340,13 +390,15 @@ void Crossbar::RebuildTree() {
 }
 
 void Crossbar::ReplayWinner() {
-  const uint32_t k = journal_count();
+  const uint32_t k = journal_count_;
   uint32_t journal = winner_;
   int64_t tau = head_tau_[journal];
   TreeKey* losers = losers_.data();
   for (uint32_t node = (k + journal) / 2; node >= 1; node /= 2) {
     const TreeKey loser = losers[node];
-    const bool swap = KeyBeats(loser.tau, loser.journal, tau, journal);
+    // (tau, journal) order. Written as selects; the compiler turns them
+    // into branches, which measured faster here than explicit masks.
+    const bool swap = (loser.tau < tau) | ((loser.tau == tau) & (loser.journal < journal));
     losers[node] = swap ? TreeKey{tau, journal} : loser;
     tau = swap ? loser.tau : tau;
     journal = swap ? loser.journal : journal;
@@ -385,12 +437,42 @@ void Crossbar::BuildRoutingTable() {
     }
     interval_start_.push_back(static_cast<uint32_t>(interval_subscribers_.size()));
   }
+  BuildFirstByteTable();
+}
+
+// Fills first_byte_: for each first byte b, the bounds that a key starting
+// with b is surely at or above (the empty bound, bounds starting below b, and
+// the one-byte bound {b}), and the longer bounds starting with b, which need
+// a comparison.
+void Crossbar::BuildFirstByteTable() {
+  size_t next = 0;
+  empty_bounds_ = 0;
+  if (!bounds_.empty() && bounds_[0].empty()) {
+    empty_bounds_ = 1;
+    next = 1;
+  }
+  for (uint32_t b = 0; b < 256; b++) {
+    if (next < bounds_.size() && bounds_[next].size() == 1 && bounds_[next][0] == b) next++;
+    const size_t below = next;
+    while (next < bounds_.size() && bounds_[next][0] == b) next++;
+    first_byte_[b] = FirstByteBounds{static_cast<uint32_t>(below), static_cast<uint32_t>(next)};
+  }
+  ORDO_ASSERT(next == bounds_.size());
 }
 
 uint32_t Crossbar::Interval(const uint8_t* key, size_t key_length) const {
   // upper_bound: the first bound above key; its index is the interval.
-  size_t lo = 0;
-  size_t hi = bounds_.size();
+  if (key_length == 0) return empty_bounds_;
+  const FirstByteBounds range = first_byte_[key[0]];
+  if (range.below == range.end) return range.below;
+  return IntervalSearch(key, key_length, range);
+}
+
+// The binary search among the bounds that share the key's first byte.
+uint32_t Crossbar::IntervalSearch(const uint8_t* key, size_t key_length,
+                                  FirstByteBounds range) const {
+  size_t lo = range.below;
+  size_t hi = range.end;
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
     const std::vector<uint8_t>& bound = bounds_[mid];
@@ -414,24 +496,16 @@ void Crossbar::Append(Subscriber& subscriber, uint32_t subscriber_id, uint32_t j
                       const RecordRef& ref, const uint8_t* data, size_t entry_bytes,
                       uint32_t matched, uint64_t* newly_overflowed) {
   if (subscriber.buffer.size() + entry_bytes > subscriber.buffer_bytes_max) {
-    // Reported, never overwritten; the others keep receiving.
-    subscriber.overflowed = true;
-    subscriber.overflow_tau = ref.tau;
-    subscriber.overflow_journal = journal;
-    (*newly_overflowed)++;
+    MarkOverflowed(subscriber, journal, ref, newly_overflowed);
     return;
   }
   uint8_t* out = subscriber.buffer.Append(entry_bytes);
-  PutU32(out, static_cast<uint32_t>(entry_bytes));
-  PutU32(out + 4, journal);
-  PutU32(out + 8, matched);
-  PutU32(out + 12, 0);
-  PutU64(out + 16, static_cast<uint64_t>(ref.tau));
-  std::memcpy(out + 24, data + 16, 8);  // txn, as sent
+  PutEntryHeader(out, entry_bytes, journal, matched, ref.tau, data);
   size_t put = crossbar_entry_header_bytes;
   if (matched == ref.write_count) {
     // Every write matched: the record's writes, as they are.
-    const size_t writes_bytes = write_offsets_scratch_[ref.write_count] - crossbar_record_header_bytes;
+    const size_t writes_bytes =
+        write_offsets_scratch_[ref.write_count] - crossbar_record_header_bytes;
     std::memcpy(out + put, data + crossbar_record_header_bytes, writes_bytes);
     put += writes_bytes;
   } else {
@@ -470,19 +544,6 @@ void Crossbar::Route(uint32_t journal, const Chunk& chunk, const RecordRef& ref,
   }
   ORDO_ASSERT(at == record_bytes);
   write_offsets[write_count] = static_cast<uint32_t>(at);
-  if (write_count == 1) {
-    // One write: exactly the subscribers of its interval, nobody else.
-    const uint32_t interval = match_scratch_[0];
-    for (uint32_t i = interval_start_[interval]; i < interval_start_[interval + 1]; i++) {
-      const uint32_t s = interval_subscribers_[i];
-      Subscriber& subscriber = subscribers_[s];
-      if (subscriber.overflowed) continue;
-      Append(subscriber, s, journal, ref, data, crossbar_entry_header_bytes + at -
-                                                    crossbar_record_header_bytes,
-             1, newly_overflowed);
-    }
-    return;
-  }
   for (uint32_t s = 0; s < subscribers_.size(); s++) {
     Subscriber& subscriber = subscribers_[s];
     if (subscriber.overflowed) continue;
@@ -499,35 +560,100 @@ void Crossbar::Route(uint32_t journal, const Chunk& chunk, const RecordRef& ref,
   }
 }
 
+// One write: exactly the subscribers of its interval, nobody else, and the
+// entry is the record's header fields and its write as they are. The record
+// was validated by AcceptChunk and lives in memory this class owns.
+uint32_t Crossbar::RouteSingleWrite(uint32_t journal, const Chunk& chunk, const RecordRef& ref) {
+  uint32_t overflowed = 0;
+  const uint8_t* data = chunk.bytes.data() + ref.offset;
+  const uint32_t record_bytes = LoadU32(data);
+  const uint32_t key_length = LoadU32(data + crossbar_record_header_bytes);
+  ORDO_ASSERT(crossbar_record_header_bytes + crossbar_write_header_bytes + size_t{key_length} <=
+              record_bytes);
+  const uint32_t interval =
+      Interval(data + crossbar_record_header_bytes + crossbar_write_header_bytes, key_length);
+  const size_t write_bytes = record_bytes - crossbar_record_header_bytes;
+  const size_t entry_bytes = crossbar_entry_header_bytes + write_bytes;
+  for (uint32_t i = interval_start_[interval]; i < interval_start_[interval + 1]; i++) {
+    const uint32_t s = interval_subscribers_[i];
+    Subscriber& subscriber = subscribers_[s];
+    if (subscriber.overflowed) continue;
+    if (subscriber.buffer.size() + entry_bytes > subscriber.buffer_bytes_max) {
+      uint64_t newly = 0;
+      MarkOverflowed(subscriber, journal, ref, &newly);
+      overflowed += static_cast<uint32_t>(newly);
+      continue;
+    }
+    uint8_t* out = subscriber.buffer.Append(entry_bytes);
+    PutEntryHeader(out, entry_bytes, journal, 1, ref.tau, data);
+    CopyBytes(out + crossbar_entry_header_bytes, data + crossbar_record_header_bytes, write_bytes);
+  }
+  return overflowed;
+}
+
+void Crossbar::MarkOverflowed(Subscriber& subscriber, uint32_t journal, const RecordRef& ref,
+                              uint64_t* newly_overflowed) {
+  // Reported, never overwritten; the others keep receiving.
+  subscriber.overflowed = true;
+  subscriber.overflow_tau = ref.tau;
+  subscriber.overflow_journal = journal;
+  (*newly_overflowed)++;
+}
+
 CrossbarReleaseSummary Crossbar::Release(uint64_t max_records) {
-  CrossbarReleaseSummary summary{0, -1, -1, global_watermark_, 0, 0};
   if (tree_dirty_) RebuildTree();
-  while (summary.released < max_records) {
+  // Kept in locals (registers) in the loop, stored once at the end.
+  uint64_t released = 0;
+  int64_t last_tau = -1;
+  int64_t last_journal = -1;
+  uint64_t newly_overflowed = 0;
+  const int64_t watermark = global_watermark_;
+  while (released < max_records) {
     const uint32_t j = winner_;
     const int64_t tau = head_tau_[j];
     // Invariant 3: never above min_j W_j (tau_empty is above everything).
-    if (tau == tau_empty || tau > global_watermark_) break;
+    if (tau == tau_empty || tau > watermark) break;
     Journal& journal = journals_[j];
     ORDO_ASSERT(!journal.chunks.empty());
     Chunk* chunk = journal.chunks.front();
-    ORDO_ASSERT(chunk->next < chunk->records.size() && chunk->records[chunk->next].tau == tau);
-    Route(j, *chunk, chunk->records[chunk->next], &summary.newly_overflowed);
-    summary.released++;
-    summary.last_tau = tau;
-    summary.last_journal = j;
-    pending_records_--;
+    ORDO_ASSERT(chunk->next < chunk->record_count);
+    const uint8_t* record = chunk->bytes.data() + chunk->next_offset;
+    ORDO_ASSERT(static_cast<int64_t>(LoadU64(record + 8)) == tau);
+    const RecordRef ref{tau, static_cast<uint32_t>(chunk->next_offset), LoadU32(record + 4)};
+    if (ref.write_count == 1) {
+      newly_overflowed += RouteSingleWrite(j, *chunk, ref);
+    } else {
+      Route(j, *chunk, ref, &newly_overflowed);
+    }
+    released++;
+    last_tau = tau;
+    last_journal = j;
     chunk->next++;
-    if (chunk->next == chunk->records.size()) {
+    chunk->next_offset += LoadU32(record);
+    if (chunk->next == chunk->record_count) {
+      ORDO_ASSERT(chunk->next_offset == chunk->bytes.size());
       journal.chunks.pop_front();
       ReturnChunk(chunk);
-      head_tau_[j] = journal.chunks.empty() ? tau_empty : journal.chunks.front()->records[0].tau;
+      if (journal.chunks.empty()) {
+        head_tau_[j] = tau_empty;
+      } else {
+        const uint8_t* following =
+            journal.chunks.front()->bytes.data() + crossbar_batch_header_bytes;
+        head_tau_[j] = static_cast<int64_t>(LoadU64(following + 8));
+      }
     } else {
-      head_tau_[j] = chunk->records[chunk->next].tau;
+      const uint8_t* following = chunk->bytes.data() + chunk->next_offset;
+      head_tau_[j] = static_cast<int64_t>(LoadU64(following + 8));
+      // This journal's record after next is needed within about k records:
+      // start loading its line now.
+      __builtin_prefetch(following + LoadU32(following));
     }
     ReplayWinner();
   }
-  summary.pending_records = pending_records_;
-  return summary;
+  ORDO_ASSERT(released <= pending_records_);
+  pending_records_ -= released;
+  return CrossbarReleaseSummary{released,          last_tau,         last_journal,
+                                global_watermark_, newly_overflowed, pending_records_};
 }
 
 CrossbarSubscriberState Crossbar::subscriber_state(uint32_t subscriber_id) const {

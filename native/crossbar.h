@@ -14,9 +14,15 @@
 //
 // Every byte handed in is hostile: batches and the subscriber configuration
 // are validated in full (bounds, counts, lengths, strictly increasing taus)
-// before anything is kept, and a rejected batch changes nothing. Batches are
-// copied into memory this class owns, so records live outside the V8 heap.
-// The byte formats are specified in docs/crossbar.md.
+// before anything is kept, and a rejected batch changes nothing. A batch is
+// copied (one memcpy) into memory this class owns and then decoded in place
+// on that copy, so records live outside the V8 heap, the caller may reuse its
+// buffer at once, and no per-record index is built: a chunk's records are
+// walked by their own record_bytes. Routing finds a key's interval through a
+// 256-entry table on its first byte (a comparison only against the bounds
+// that share that byte), and one-write records, the common case, are copied
+// into their subscribers' entries directly. The byte formats are specified
+// in docs/crossbar.md.
 #ifndef ORDO_NATIVE_CROSSBAR_H_
 #define ORDO_NATIVE_CROSSBAR_H_
 
@@ -71,12 +77,12 @@ struct CrossbarStatus {
 
 // What one Release call did.
 struct CrossbarReleaseSummary {
-  uint64_t released;           // records released in this call
-  int64_t last_tau;            // tau of the last released record, or -1
-  int64_t last_journal;        // journal of the last released record, or -1
-  int64_t global_watermark;    // min_j W_j, or crossbar_watermark_none
-  uint64_t newly_overflowed;   // subscribers that overflowed during this call
-  uint64_t pending_records;    // records held, not yet released
+  uint64_t released;          // records released in this call
+  int64_t last_tau;           // tau of the last released record, or -1
+  int64_t last_journal;       // journal of the last released record, or -1
+  int64_t global_watermark;   // min_j W_j, or crossbar_watermark_none
+  uint64_t newly_overflowed;  // subscribers that overflowed during this call
+  uint64_t pending_records;   // records held, not yet released
 };
 
 struct CrossbarSubscriberState {
@@ -103,6 +109,8 @@ class Crossbar {
   // `watermark` (crossbar_watermark_none: only the records raise it). Every
   // tau must be above the journal's last tau and its watermark. All or nothing.
   CrossbarStatus PushBatch(uint32_t journal, ByteView batch, int64_t watermark);
+  // The same for a caller's contiguous bytes, copied with one memcpy.
+  CrossbarStatus PushBatch(uint32_t journal, MutableSpan<const uint8_t> batch, int64_t watermark);
 
   // Raises W_journal to `tau` (a lower value changes nothing).
   void AdvanceWatermark(uint32_t journal, int64_t tau);
@@ -139,12 +147,20 @@ class Crossbar {
     const uint8_t* data() const { return data_.get(); }
     ByteView view() const { return ByteView::FromRaw(data_.get(), size_); }
     // Makes room for `bytes` more and returns where they go; size grows by them.
-    uint8_t* Append(size_t bytes);
+    uint8_t* Append(size_t bytes) {
+      if (capacity_ - size_ < bytes) Grow(bytes);
+      uint8_t* at = data_.get() + size_;
+      size_ += bytes;
+      return at;
+    }
     void Clear() { size_ = 0; }
     // Drops the first `bytes` bytes, moving the rest to the front.
     void DropFront(size_t bytes);
 
    private:
+    // Makes room for `bytes` more, keeping what is there.
+    void Grow(size_t bytes);
+
     std::unique_ptr<uint8_t[]> data_;
     size_t size_ = 0;
     size_t capacity_ = 0;
@@ -159,16 +175,21 @@ class Crossbar {
     int64_t overflow_journal = -1;
   };
 
-  // One accepted batch, copied: its bytes and the position of each record.
+  // A record about to be routed: its tau, where its header lies in the
+  // chunk's bytes, and its write count (all read from the validated copy).
   struct RecordRef {
     int64_t tau;
-    uint32_t offset;       // of the record header in the chunk's bytes
+    uint32_t offset;
     uint32_t write_count;
   };
+  // One accepted batch, copied. Its records are walked in place: the next one
+  // starts where the previous one's record_bytes end, so no per-record index
+  // is built or stored.
   struct Chunk {
     ByteBuffer bytes;
-    std::vector<RecordRef> records;
-    size_t next = 0;  // first record not yet released
+    uint32_t record_count = 0;
+    uint32_t next = 0;       // first record not yet released
+    size_t next_offset = 0;  // where that record's header lies
   };
 
   struct Journal {
@@ -179,6 +200,10 @@ class Crossbar {
 
   Crossbar() = default;
 
+  CrossbarStatus CheckBatchHeader(ByteView batch) const;
+  CrossbarStatus AcceptChunk(uint32_t journal, Chunk* chunk, int64_t watermark);
+  static const char* CheckWrites(const uint8_t* record, uint32_t record_bytes,
+                                 uint32_t write_count);
   Chunk* TakeChunk();
   void ReturnChunk(Chunk* chunk);
   bool Beats(uint32_t a, uint32_t b) const;
@@ -188,6 +213,11 @@ class Crossbar {
   void Route(uint32_t journal, const Chunk& chunk, const RecordRef& record,
              uint64_t* newly_overflowed);
   void BuildRoutingTable();
+  void BuildFirstByteTable();
+  // Returns how many subscribers overflowed on the record.
+  uint32_t RouteSingleWrite(uint32_t journal, const Chunk& chunk, const RecordRef& ref);
+  static void MarkOverflowed(Subscriber& subscriber, uint32_t journal, const RecordRef& ref,
+                             uint64_t* newly_overflowed);
   // The routing interval of `key`: the number of boundaries at or below it.
   uint32_t Interval(const uint8_t* key, size_t key_length) const;
   bool IntervalHas(uint32_t interval, uint32_t subscriber) const;
@@ -216,6 +246,17 @@ class Crossbar {
   // interval_start_[i+1]) lists, ascending, the subscribers that own it.
   std::vector<std::vector<uint8_t>> bounds_;
   std::vector<uint32_t> interval_start_;
+  // first_byte_[b]: a non-empty key starting with byte b is at or above
+  // bounds_[0 .. below) and below bounds_[end ..); only bounds_[below .. end)
+  // need comparing. empty_bounds_: 1 when the empty key is a bound.
+  struct FirstByteBounds {
+    uint32_t below;
+    uint32_t end;
+  };
+  FirstByteBounds first_byte_[256] = {};
+  uint32_t empty_bounds_ = 0;
+  uint32_t journal_count_ = 0;  // journals_.size(), kept for the merge's hot loop
+  uint32_t IntervalSearch(const uint8_t* key, size_t key_length, FirstByteBounds range) const;
   std::vector<uint32_t> interval_subscribers_;
   bool tree_dirty_ = true;
   int64_t global_watermark_ = crossbar_watermark_none;

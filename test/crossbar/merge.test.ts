@@ -9,6 +9,7 @@ import {
   CrossbarMerge,
   decodeEntries,
   encodeBatch,
+  rangeContains,
   type CrossbarRecord,
   type EngineKind,
   type SubscriberConfig,
@@ -200,6 +201,51 @@ for (const engine of engines) {
       assert.deepEqual(keysOf(3, 0), [[0x05], [0x05, 0xff], [0xff, 0xff]]);
       // Payloads travel with their keys.
       assert.deepEqual([...got[1][1].writes[0].payload], [2]);
+    });
+
+    it("routes one-write records like the rest, bounds sharing a first byte included", () => {
+      const subscribers: SubscriberConfig[] = [
+        { ranges: [[bytes(), bytes(0x10)]], bufferBytesMax: buffer_large_bytes },
+        { ranges: [[bytes(0x40), bytes(0x40, 0x01)]], bufferBytesMax: buffer_large_bytes },
+        {
+          ranges: [
+            [bytes(0x40, 0x01), bytes(0x40, 0x80)],
+            [bytes(0xff, 0xff), unbounded],
+          ],
+          bufferBytesMax: buffer_large_bytes,
+        },
+        { ranges: [[bytes(0x40, 0x80, 0x00), bytes(0x41)]], bufferBytesMax: buffer_large_bytes },
+      ];
+      open(1, subscribers);
+      const keys = [
+        bytes(),
+        bytes(0x0f, 0xff),
+        bytes(0x10),
+        bytes(0x3f, 0xff),
+        bytes(0x40),
+        bytes(0x40, 0x00),
+        bytes(0x40, 0x01),
+        bytes(0x40, 0x7f, 0xff),
+        bytes(0x40, 0x80),
+        bytes(0x40, 0x80, 0x00),
+        bytes(0x40, 0xff),
+        bytes(0x41),
+        bytes(0xff),
+        bytes(0xff, 0xff),
+        bytes(0xff, 0xff, 0xff),
+      ];
+      merge.pushBatch(0, encodeBatch(keys.map((key, i) => rec(i + 1, key))), keys.length);
+      assert.equal(merge.release().released, keys.length);
+      subscribers.forEach((subscriber, s) => {
+        const expected = keys
+          .filter((key) => subscriber.ranges.some((range) => rangeContains(range, key)))
+          .map((key) => [...key]);
+        const got = decodeEntries(merge.drain(s)).map((entry) => {
+          assert.equal(entry.writes.length, 1);
+          return [...entry.writes[0].key];
+        });
+        assert.deepEqual(got, expected, `subscriber ${s}`);
+      });
     });
 
     it("a full buffer overflows that subscriber only; the others keep receiving", () => {
