@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { passed, replayCommand, runScenario } from "../../src/sim";
 import type { ScenarioOptions, SimDesign } from "../../src/sim";
 
-const seeds = Number(process.env.ORDO_SIM_SEEDS ?? 60);
+const seeds = Number(process.env.ORDO_SIM_SEEDS ?? 200);
 
 describe("sim multi-seed", () => {
   it(`${seeds} seeds of small scenarios pass every checker`, async () => {
