@@ -19,7 +19,7 @@
  * applier_report_interval_ms within long runs of watermarks.
  *
  * A local transaction that holds a lock an apply needs is doomed (§4): the
- * apply runs with lock_timeout = ordo.apply_lock_grace; on timeout the
+ * apply waits at most apply_lock_poll_ms for a row lock; on timeout the
  * transactions holding the record's rows (their xmax) are marked doomed, so
  * their next statement or COMMIT fails with 40001, and get the
  * recovery-conflict signal (as on a hot standby) if they still block one
@@ -85,7 +85,8 @@
 #define applier_reconnect_min_ms 100
 #define applier_reconnect_max_ms 2000
 #define applier_turn_poll_ms 100
-#define applier_retry_pause_ms 10
+#define apply_lock_poll_ms 5 /* how long one apply attempt waits for a row lock */
+#define applier_retry_pause_ms 2
 #define applier_recv_chunk_bytes (64 * 1024)
 #define applier_retry_log_every 20
 #define applier_plan_cache_entries 256
@@ -548,8 +549,10 @@ static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, bool *ddl_se
   volatile bool saw_ddl = false;
 
   *error = NULL;
-  SetConfigOption("lock_timeout", psprintf("%d", ordo_apply_lock_grace_ms), PGC_SUSET,
-                  PGC_S_OVERRIDE);
+  /* Poll briefly: a blocker is marked doomed at the first timeout and usually
+   * releases its row at its next statement; the grace counts from the mark. */
+  SetConfigOption("lock_timeout", psprintf("%d", Min(ordo_apply_lock_grace_ms, apply_lock_poll_ms)),
+                  PGC_SUSET, PGC_S_OVERRIDE);
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   PG_TRY();
