@@ -6,7 +6,7 @@
  *   service: RECORDs and WATERMARKs go out on it; it may then send only
  *   APPLIED and PING.
  * - Leases: every WATERMARK carries `lease_until_us` = CLOCK_MONOTONIC now +
- *   `lease_us` (default 500 ms). A QP that lags the release point by more
+ *   `lease_us` (default 2 s). A QP that lags the release point by more
  *   than `fence_after_us` (default 2 s) gets lease 0 (no renewal) until it
  *   catches up.
  * - WAIT_VISIBLE tau is answered VISIBLE once every QP subscription (qp_id
@@ -30,7 +30,7 @@ import { MessageType } from "../protocol";
 import type { Applied, Subscribe, Visible, WaitVisible } from "../protocol";
 import type { Logger } from "./log";
 
-export const lease_us_default = 500_000;
+export const lease_us_default = 2_000_000;
 export const fence_after_us_default = 2_000_000;
 export const heartbeat_interval_us_default = 1_000;
 
