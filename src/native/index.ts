@@ -61,7 +61,7 @@ export class OrdoNativeError extends Error {
   }
 }
 
-/** What the addon exports (native/addon.cc). Unchecked: use the wrappers. */
+/** What the addon exports (native/addon.cc and native/bind_*.cc). Unchecked: use the wrappers. */
 export interface NativeBinding {
   setErrorClass(errorClass: new (message: string, code: OrdoNativeErrorCode) => Error): void;
   crc32c(data: Uint8Array, seed: number): number;
@@ -80,7 +80,7 @@ const frame_payload_bytes_max = 16 * 1024 * 1024;
 const frame_header_bytes = 12;
 const u32_max = 0xffffffff;
 
-/** Layout of the scanFrames output array (native/addon.cc). */
+/** Layout of the scanFrames output array (native/bind_frame.cc). */
 const scan_meta_words = 4;
 const scan_meta_frame_count = 0;
 const scan_meta_consumed = 1;
@@ -251,7 +251,7 @@ function assertNative(condition: boolean, what: string): asserts condition {
 // Crossbar: merge and route (native/crossbar.{h,cc}); the public door is
 // src/crossbar/, whose TypeScript twin is JsMergeEngine in src/crossbar/merge.ts.
 
-/** The crossbar half of the addon's exports (native/addon.cc). Unchecked: use NativeCrossbar. */
+/** The crossbar half of the addon's exports (native/bind_crossbar.cc). Unchecked: use NativeCrossbar. */
 export interface NativeBinding {
   crossbarOpen(journals: number, config: Uint8Array): unknown;
   crossbarPushBatch(handle: unknown, journal: number, batch: Uint8Array, watermark: number): void;
@@ -385,7 +385,7 @@ export class NativeCrossbar {
 // Journal record batches (native/records.{h,cc}); the public door is
 // src/journal/record-buffer.ts, whose TypeScript twin is its "js" engine.
 
-/** The record half of the addon's exports (native/addon.cc). Unchecked: use the wrappers. */
+/** The record half of the addon's exports (native/bind_records.cc). Unchecked: use the wrappers. */
 export interface NativeBinding {
   recordsEncoderOpen(initialBytes: number): unknown;
   recordsEncode(
@@ -403,7 +403,7 @@ export interface NativeBinding {
   readonly recordsBodyBytesMax: number;
 }
 
-/** Layout shared with native/addon.cc and src/journal/record-buffer.ts. */
+/** Layout shared with native/bind_records.cc and src/journal/record-buffer.ts. */
 export const records_meta_words = 6;
 export const records_record_words = 4;
 const records_payload_fixed_bytes = 37;
@@ -508,7 +508,7 @@ export function decodeRecordsNative(buffer: Uint8Array, lastTau: number, words: 
 // src/adjudicator/conflict-table.ts. Batches use the format of
 // src/adjudicator/conflict-batch.ts (docs/adjudicator.md).
 
-/** The conflict table half of the addon's exports (native/addon.cc). Unchecked: use NativeConflictTable. */
+/** The conflict table half of the addon's exports (native/bind_conflict_table.cc). Unchecked: use NativeConflictTable. */
 export interface NativeBinding {
   conflictTableOpen(horizonTau: number): unknown;
   conflictTableDetect(

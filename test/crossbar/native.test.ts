@@ -1,6 +1,6 @@
 /**
  * Tests for the crossbar's native door (NativeCrossbar in src/native/index.ts
- * and the functions native/addon.cc registers): the C++ side rejects bad
+ * and the functions native/bind_*.cc registers): the C++ side rejects bad
  * arguments and hostile bytes on its own, reached through the raw binding,
  * with OrdoNativeError and a stable code instead of a crash; handles are type
  * tagged; use after close throws "closed"; crossbars left open in a worker are
