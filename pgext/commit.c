@@ -212,11 +212,31 @@ static void wait_visible(int64 tau) {
                      problem ? problem : "")));
 }
 
+/* ordo.planted_bugs (defined in ordo.c): deliberate bugs for checker tests, '' in production. */
+extern char *ordo_planted_bugs;
+
+/* Whether `name` is one of the comma-separated names in ordo.planted_bugs. */
+static bool planted_bug_on(const char *name) {
+  const char *cursor = ordo_planted_bugs;
+  size_t len = strlen(name);
+  if (cursor == NULL) return false;
+  while (*cursor != '\0') {
+    const char *end = strchr(cursor, ',');
+    size_t item = end ? (size_t)(end - cursor) : strlen(cursor);
+    if (item == len && strncmp(cursor, name, len) == 0) return true;
+    if (end == NULL) break;
+    cursor = end + 1;
+  }
+  return false;
+}
+
 static void commit_resource_release(ResourceReleasePhase release_phase, bool isCommit,
                                     bool isTopLevel, void *arg) {
   int64 tau = visible_pending_tau;
   if (release_phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || tau == 0) return;
   visible_pending_tau = 0;
+  /* Planted bug skip-visible-wait: the client hears "committed" before other QPs show it. */
+  if (planted_bug_on("skip-visible-wait")) return;
   if (isCommit && MyBackendType == B_BACKEND) wait_visible(tau);
 }
 

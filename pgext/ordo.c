@@ -40,6 +40,8 @@ int ordo_commit_timeout_ms = ordo_commit_timeout_ms_default;
 int ordo_connect_timeout_ms = ordo_connect_timeout_ms_default;
 int ordo_visibility_slots = ordo_visibility_slots_default;
 int ordo_visible_timeout_ms = ordo_visible_timeout_ms_default;
+/* Deliberate bugs for tests of the history checker (docs/extension.md); '' means none. */
+char *ordo_planted_bugs = NULL;
 
 void _PG_init(void);
 
@@ -79,6 +81,11 @@ static void define_gucs(void) {
                           "After this the commit stands and a WARNING says it was not confirmed.",
                           &ordo_visible_timeout_ms, ordo_visible_timeout_ms_default, 1,
                           ordo_visible_timeout_ms_max, PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+  DefineCustomStringVariable("ordo.planted_bugs",
+                             "Deliberate bugs, for tests of the history checker only.",
+                             "Comma-separated names (skip-visible-wait); empty in production.",
+                             &ordo_planted_bugs, "", PGC_SUSET,
+                             GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
   MarkGUCPrefixReserved("ordo");
 }
 

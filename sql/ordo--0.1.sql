@@ -118,6 +118,11 @@ ALTER EVENT TRIGGER ordo_capture_new_tables ENABLE ALWAYS;
 SELECT ordo.attach_missing();
 
 GRANT USAGE ON SCHEMA ordo TO PUBLIC;
+-- Attaching capture changes what the cluster replicates: superusers only. The
+-- event trigger attaches it to every new table, whoever creates it, so it
+-- runs as the extension's owner, with a pinned search path.
+REVOKE EXECUTE ON FUNCTION ordo.attach_capture(regclass), ordo.attach_missing() FROM PUBLIC;
+ALTER FUNCTION ordo.on_ddl_command_end() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 -- ordo.capture_existing stays executable by PUBLIC: the event trigger runs as the
 -- table's creator, and the function refuses tables not created in the current
 -- transaction, so it cannot replay rows that already exist elsewhere.

@@ -21,6 +21,10 @@
  * `ConflictBatch`, and makes one `detect` call for the whole batch on either
  * engine (`engine: "native" | "js"`, native by default when the addon is
  * loaded). Callers on the hot path may drive a `ConflictTable` directly.
+ *
+ * `plantedBugs` (docs/checker.md, "Planted bugs") breaks the rule on purpose
+ * so tests can show the history checker notices; it is off unless the
+ * sidecar process is started with ORDO_PLANTED_BUGS.
  */
 import { isWrittenKind } from "../protocol";
 import type { Write } from "../protocol";
@@ -65,7 +69,22 @@ export interface AdjudicatorOptions {
   /** Commits at or below this tau are already forgotten (e.g. not replayed at start). */
   horizonTau?: number;
   limits?: WriteSetLimits;
+  /** Deliberate bugs for checker tests; never set outside them. */
+  plantedBugs?: AdjudicatorPlantedBugs;
 }
+
+/** Bugs the adjudicator can be told to have (docs/checker.md, "Planted bugs"). */
+export interface AdjudicatorPlantedBugs {
+  /** `adjudicator-ignores-in-flight`: a conflict with an in-flight transaction approves. */
+  readonly ignoresInFlight?: boolean;
+  /** `adjudicator-wrong-timestamp`: conflicts are checked against tau_start + this (µs). */
+  readonly snapshotSkewUs?: number;
+}
+
+/** The skew `adjudicator-wrong-timestamp` adds to tau_start: it thinks snapshots are 1 s newer. */
+export const planted_snapshot_skew_us = 1_000_000;
+/** Tickets of transactions approved only by a planted bug live outside the conflict table. */
+const planted_ticket_id_base = 2 ** 32;
 
 export class AdjudicatorError extends Error {
   readonly code: "unknown_ticket" | "invalid_tau" | "horizon_backwards";
@@ -140,10 +159,18 @@ export class Adjudicator {
   readonly #batch = new ConflictBatch();
   readonly #settleTickets = new Uint32Array(1);
   readonly #settleTaus = new Float64Array(1);
+  readonly #ignoresInFlight: boolean;
+  readonly #snapshotSkewUs: number;
+  /** Tickets approved only because of `ignoresInFlight`, unknown to the conflict table. */
+  readonly #plantedTickets = new Set<number>();
+  #plantedTicketNext = planted_ticket_id_base;
 
   constructor(options: AdjudicatorOptions = {}) {
     const horizonTau = options.horizonTau ?? Number.MIN_SAFE_INTEGER;
     checkTau(horizonTau, "horizon");
+    this.#ignoresInFlight = options.plantedBugs?.ignoresInFlight === true;
+    this.#snapshotSkewUs = options.plantedBugs?.snapshotSkewUs ?? 0;
+    checkTau(this.#snapshotSkewUs, "planted snapshot skew");
     this.#limits = options.limits ?? default_write_set_limits;
     if (options.table !== undefined) {
       this.#table = options.table;
@@ -201,7 +228,8 @@ export class Adjudicator {
       }
       const keys = keySetOf(txns[i].writes);
       keySets[i] = keys;
-      batch.addTransaction(txns[i].tauStart);
+      // Planted bug `adjudicator-wrong-timestamp`: the snapshot looks newer than it is.
+      batch.addTransaction(txns[i].tauStart + this.#snapshotSkewUs);
       addKeys(batch, keys);
     }
     this.#table.detect(batch);
@@ -234,6 +262,14 @@ export class Adjudicator {
     }
     const reason = conflictReason(verdict);
     assert(reason !== null, `unknown verdict ${verdict}`);
+    if (this.#ignoresInFlight && (reason === "in_flight_write" || reason === "in_flight_shared")) {
+      // Planted bug `adjudicator-ignores-in-flight`: approve despite the concurrent writer.
+      // The table never saw this ticket; confirm registers its keys as committed.
+      const ticket: Ticket = { id: this.#plantedTicketNext++, tauStart, keys, tables };
+      this.#plantedTickets.add(ticket.id);
+      this.#inFlight.set(ticket.id, ticket);
+      return { approved: true, ticket };
+    }
     return {
       approved: false,
       verdict: "conflict",
@@ -258,6 +294,13 @@ export class Adjudicator {
         );
       }
     }
+    if (
+      this.#snapshotSkewUs !== 0 ||
+      (this.#plantedTickets.size > 0 && tickets.some((t) => this.#plantedTickets.has(t.id)))
+    ) {
+      for (let i = 0; i < tickets.length; i++) this.#confirmOne(tickets[i], tauCommits[i]);
+      return;
+    }
     const ids = this.#checkTickets(tickets);
     const taus = tickets.length === 1 ? this.#settleTaus : new Float64Array(tickets.length);
     for (let i = 0; i < tickets.length; i++) taus[i] = tauCommits[i];
@@ -274,8 +317,45 @@ export class Adjudicator {
     this.abandonBatch([ticket]);
   }
 
+  /**
+   * Confirms one ticket under a planted bug, registering its keys as a
+   * durable commit: a ticket the table never saw, or (wrong timestamp) one
+   * whose skewed tau_start the table would find after its tau_commit, so it
+   * leaves the table's flight first.
+   */
+  #confirmOne(ticket: Ticket, tauCommit: number): void {
+    if (!this.#plantedTickets.has(ticket.id)) {
+      this.#table.abortBatch(this.#checkTickets([ticket]), 1);
+    } else if (this.#inFlight.get(ticket.id) !== ticket) {
+      throw new AdjudicatorError("unknown_ticket", `ticket ${ticket.id} is not in flight`);
+    }
+    this.#plantedTickets.delete(ticket.id);
+    this.#inFlight.delete(ticket.id);
+    this.#schema.release(ticket.tables);
+    this.#schema.commit(ticket.tables, tauCommit);
+    if (tauCommit <= this.horizonTau) return;
+    const batch = this.#batch;
+    batch.clear();
+    batch.addTransaction(tauCommit);
+    addKeys(batch, ticket.keys);
+    this.#table.register(batch);
+  }
+
   /** Abandons many tickets in one table call. */
   abandonBatch(tickets: readonly Ticket[]): void {
+    const planted = tickets.filter((t) => this.#plantedTickets.has(t.id));
+    if (planted.length > 0) {
+      for (const ticket of planted) {
+        if (this.#inFlight.get(ticket.id) !== ticket) {
+          throw new AdjudicatorError("unknown_ticket", `ticket ${ticket.id} is not in flight`);
+        }
+        this.#plantedTickets.delete(ticket.id);
+        this.#inFlight.delete(ticket.id);
+        this.#schema.release(ticket.tables);
+      }
+      tickets = tickets.filter((t) => !planted.includes(t));
+      if (tickets.length === 0) return;
+    }
     const ids = this.#checkTickets(tickets);
     this.#table.abortBatch(ids, tickets.length);
     for (const ticket of tickets) {

@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import { InvalidArgumentError, type Command } from "commander";
 import { formatCampaignReport } from "./campaign/report";
-import { runCampaign } from "./campaign/runner";
+import { planted_bug_names, runCampaign } from "./campaign/runner";
 import { isFaultMode, type FaultMode } from "./campaign/faults";
 import { workload_kinds, type WorkloadKind } from "./campaign/types";
 import { checkHistory } from "./checker";
@@ -82,6 +82,8 @@ export interface CampaignCommandOptions {
   accounts?: number;
   json?: boolean;
   realtime?: boolean;
+  /** Deliberate bugs for the cluster the campaign starts (docs/checker.md, "Planted bugs"). */
+  plantedBugs?: string[];
 }
 
 export const campaign_duration_ms_default = 60_000;
@@ -116,6 +118,22 @@ function parseWorkload(value: string): WorkloadKind {
   return value as WorkloadKind;
 }
 
+/** `a,b` to a list of planted bug names; each must be known. */
+function parsePlantedBugs(value: string): string[] {
+  const names = value
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  for (const name of names) {
+    if (!planted_bug_names.includes(name)) {
+      throw new InvalidArgumentError(
+        `unknown bug ${name} (known: ${planted_bug_names.join(", ")})`,
+      );
+    }
+  }
+  return names;
+}
+
 function parseFaults(value: string): FaultMode {
   if (!isFaultMode(value)) {
     throw new InvalidArgumentError("must be none, kill-sidecar, stall-journal, kill-qp or all");
@@ -142,6 +160,7 @@ export async function runCampaignCommand(
       ...(opts.out !== undefined ? { out: opts.out } : {}),
       ...(opts.accounts !== undefined ? { accounts: opts.accounts } : {}),
       realtime: opts.realtime === true,
+      ...(opts.plantedBugs !== undefined ? { plantedBugs: opts.plantedBugs } : {}),
       log: (line) => out.stderr(`ordo check: ${line}\n`),
     });
   } catch (err) {
@@ -182,6 +201,11 @@ export function registerCheckCommand(program: Command): void {
     .option("--seed <n>", "campaign: seed of its random choices", parseInteger)
     .option("--out <file>", "campaign: history file (default DIR/check/history-<time>.jsonl)")
     .option("--accounts <n>", "campaign: bank accounts", parsePositiveInt)
+    .option(
+      "--planted-bugs <names>",
+      `campaign, tests only: start the cluster with these bugs (${planted_bug_names.join(", ")})`,
+      parsePlantedBugs,
+    )
     .action(async (opts: Partial<CheckCommandOptions> & Partial<CampaignCommandOptions>) => {
       if (opts.dir !== undefined) {
         if (opts.history !== undefined) {

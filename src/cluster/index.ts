@@ -48,6 +48,12 @@ export interface UpOptions {
    * gives QPs that commit through the sidecar but keep their own data.
    */
   readonly replication?: boolean;
+  /**
+   * Extra environment variables for the sidecar process this call starts
+   * (tests use ORDO_PLANTED_BUGS). Not stored: a sidecar started later by
+   * another `up` does not get them.
+   */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface ClusterStatus {
@@ -115,6 +121,7 @@ export async function up(options: UpOptions): Promise<ClusterStatus> {
       logFile: layout.sidecarLog,
       pidFile: layout.sidecarPidFile,
       extraArgs: ["--journals", String(journals), ...(options.sidecarArgs ?? [])],
+      ...(options.env !== undefined ? { env: options.env } : {}),
     });
   }
   const replicationSettings: Record<string, string> =

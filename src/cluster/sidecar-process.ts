@@ -26,6 +26,8 @@ export interface SidecarLaunch {
   readonly logFile: string;
   readonly pidFile: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment variables for the sidecar process (e.g. ORDO_PLANTED_BUGS in tests). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function sidecarEntry(): string {
@@ -42,6 +44,7 @@ export async function startSidecar(launch: SidecarLaunch): Promise<SidecarReady>
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ["ignore", log, log],
+    ...(launch.env !== undefined ? { env: { ...process.env, ...launch.env } } : {}),
   });
   fs.closeSync(log);
   const pid = child.pid;

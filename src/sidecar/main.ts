@@ -11,6 +11,10 @@
  * lines on stderr. SIGTERM or SIGINT stops accepting, lets in-flight appends
  * finish, closes the journal, removes the socket and exits 0. A journal
  * failure exits 1: recovery is a restart, which replays the journal.
+ *
+ * ORDO_PLANTED_BUGS (comma-separated names, docs/checker.md "Planted bugs")
+ * starts it with deliberate bugs, for tests of the history checker. This is
+ * the only place that reads it; a warning line says so at start.
  */
 import fs from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
@@ -22,7 +26,7 @@ import { JsonLineLogger } from "./log";
 import type { Logger } from "./log";
 import { connections_max_default } from "./server";
 import type { SocketOwner } from "./server";
-import { startSidecar } from "./start";
+import { parsePlantedBugs, planted_bugs_env, startSidecar } from "./start";
 import type { RunningSidecar } from "./start";
 
 const exit_fatal = 1;
@@ -114,6 +118,14 @@ async function main(): Promise<void> {
     () => new Date().toISOString(),
   );
 
+  const plantedBugs = parsePlantedBugs(process.env[planted_bugs_env]);
+  if (plantedBugs.length > 0) {
+    logger.log("warn", "planted_bugs", {
+      bugs: plantedBugs,
+      message: `PLANTED BUGS ON (${plantedBugs.join(", ")}): this sidecar is broken on purpose; never use it for data`,
+    });
+  }
+
   let running: RunningSidecar | null = null;
   let stopping = false;
   const onFatal = (error: unknown): void => {
@@ -150,6 +162,7 @@ async function main(): Promise<void> {
     socketOwner: cli.socketOwner ?? null,
     engine: cli.engine,
     journals: cli.journals,
+    plantedBugs,
     logger,
     onFatal,
   });

@@ -4,11 +4,15 @@
  * (merged by tau), the sans-I/O `Sidecar`, the crossbar service with its
  * subscriptions (`Replication`), and the Unix-socket server. Used by the process
  * entry (`main.ts`) and by tests that run a sidecar in-process.
+ *
+ * `plantedBugs` turns on deliberate bugs for tests of the history checker
+ * (docs/checker.md, "Planted bugs"); only `main.ts` reads them, from
+ * ORDO_PLANTED_BUGS.
  */
 import fs from "node:fs";
 import path from "node:path";
 import type { Clock, Timers } from "../clock";
-import { Adjudicator } from "../adjudicator";
+import { Adjudicator, planted_snapshot_skew_us } from "../adjudicator/adjudicator";
 import type { ConflictEngine } from "../adjudicator";
 import { FsDisk } from "../io/fs-disk";
 import { MonotonicClock } from "../io/monotonic-clock";
@@ -23,7 +27,43 @@ import type { SocketOwner } from "./server";
 import { horizonAt, Sidecar } from "./sidecar";
 import { Replication } from "./subscriptions";
 
+/** Bugs the sidecar can be started with (docs/checker.md, "Planted bugs"). Off by default. */
+export const sidecar_planted_bugs = [
+  "adjudicator-ignores-in-flight",
+  "adjudicator-wrong-timestamp",
+  "journal-acks-before-fsync",
+] as const;
+export type SidecarPlantedBug = (typeof sidecar_planted_bugs)[number];
+/** How long `journal-acks-before-fsync` holds a group between acknowledging and writing it. */
+export const planted_fsync_delay_ms = 200;
+
+export function isSidecarPlantedBug(name: string): name is SidecarPlantedBug {
+  return (sidecar_planted_bugs as readonly string[]).includes(name);
+}
+
+/** The environment variable that plants bugs; unset or empty means none. */
+export const planted_bugs_env = "ORDO_PLANTED_BUGS";
+
+/** Parses the value of ORDO_PLANTED_BUGS (main.ts reads it); an unknown name is an error, never ignored. */
+export function parsePlantedBugs(value: string | undefined): SidecarPlantedBug[] {
+  if (value === undefined || value.trim() === "") return [];
+  const names = value
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  for (const name of names) {
+    if (!isSidecarPlantedBug(name)) {
+      throw new RangeError(
+        `${planted_bugs_env}: unknown bug ${JSON.stringify(name)} (known: ${sidecar_planted_bugs.join(", ")})`,
+      );
+    }
+  }
+  return names as SidecarPlantedBug[];
+}
+
 export interface StartSidecarOptions {
+  /** Deliberate bugs, for tests of the history checker only. Default none. */
+  plantedBugs?: readonly SidecarPlantedBug[];
   /** Durable state lives under it (DATA/journal). Created 0700 if missing. */
   dataDir: string;
   socketPath: string;
@@ -108,17 +148,40 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   const journalDir = path.join(dataDir, "journal");
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
+  const bugs = new Set<SidecarPlantedBug>(options.plantedBugs ?? []);
+  for (const bug of bugs) {
+    if (!isSidecarPlantedBug(bug)) throw new RangeError(`unknown planted bug ${String(bug)}`);
+  }
   const journal = await JournalSet.open({
     dir: journalDir,
     disk: new FsDisk(),
     clock,
     journals: options.journals ?? 1,
+    ...(bugs.has("journal-acks-before-fsync")
+      ? {
+          plantedBugs: {
+            acksBeforeFsync: {
+              delay: () =>
+                new Promise<void>((resolve) => {
+                  timers.schedule(planted_fsync_delay_ms * 1000, resolve);
+                }),
+            },
+          },
+        }
+      : {}),
   });
   let replication: Replication | null = null;
   let server: SidecarServer | null = null;
   try {
     const horizon = horizonAt(clock.nowMicros());
-    const adjudicator = new Adjudicator({ horizonTau: horizon, engine: options.engine });
+    const adjudicator = new Adjudicator({
+      horizonTau: horizon,
+      engine: options.engine,
+      plantedBugs: {
+        ignoresInFlight: bugs.has("adjudicator-ignores-in-flight"),
+        snapshotSkewUs: bugs.has("adjudicator-wrong-timestamp") ? planted_snapshot_skew_us : 0,
+      },
+    });
     let fatal = false;
     const sidecar = new Sidecar({
       journal,

@@ -110,6 +110,7 @@ describe("ordo check (runCheckCommand)", () => {
       "--history",
       "--json",
       "--out",
+      "--planted-bugs",
       "--qps",
       "--realtime",
       "--seed",

@@ -120,6 +120,8 @@ export class ClusterFaults {
     dir: string,
     private readonly random: Random,
     private readonly log: (line: string) => void = () => undefined,
+    /** Environment of a restarted sidecar (planted bugs stay planted across kills). */
+    private readonly sidecarEnv: Readonly<Record<string, string>> = {},
   ) {
     this.layout = new ClusterLayout(dir);
   }
@@ -137,6 +139,7 @@ export class ClusterFaults {
       socket: this.layout.sidecarSocket,
       logFile: this.layout.sidecarLog,
       pidFile: this.layout.sidecarPidFile,
+      env: this.sidecarEnv,
     });
   }
 

@@ -9,6 +9,9 @@ export {
   clients_default,
   fault_interval_ms_default,
   final_process,
+  planted_bug_names,
+  plantedBugSettings,
+  qp_planted_bugs,
   seed_default,
 } from "./runner";
 export { formatCampaignReport } from "./report";

@@ -75,6 +75,7 @@ export function formatCampaignReport(r: CampaignResult): string {
     `Transactions: ${r.counts.ok} ok, ${r.counts.fail} fail, ${r.counts.info} info; ` +
       `throughput ${r.throughput.toFixed(1)} ok txns/s`,
   );
+  for (const n of r.notReady ?? []) lines.push(`QP ${n.qp} NOT BACK after the heal: ${n.problem}`);
   lines.push(`Verdict: ${r.valid ? "valid" : "INVALID"}`);
   return lines.join("\n") + "\n";
 }

@@ -7,12 +7,16 @@
  *
  * Until QPs replicate (`SHOW ordo.replication` = on), each QP holds its own
  * data, so each QP gets its own tables and its own history, checked apart.
+ *
+ * `plantedBugs` starts the cluster with deliberate bugs (docs/checker.md,
+ * "Planted bugs"), so tests can show that a campaign catches them.
  */
 import path from "node:path";
 import { setTimeout as sleepFor } from "node:timers/promises";
 import type { Client } from "pg";
 import { down, status, up } from "../../cluster";
 import { ClusterLayout } from "../../cluster/layout";
+import { isSidecarPlantedBug, sidecar_planted_bugs } from "../../sidecar/start";
 import { checkHistory } from "../checker";
 import type { HistoryOp, Key, Mop } from "../types";
 import { checkBank, type BankOp, type BankValue } from "./bank";
@@ -50,6 +54,34 @@ const progress_interval_ms = 5000;
 const final_read_attempts_max = 10;
 const final_read_keys_per_txn_max = 200;
 const table_visible_timeout_ms = 30_000;
+
+/** Bugs the extension can be started with (`ordo.planted_bugs`, docs/extension.md). */
+export const qp_planted_bugs: readonly string[] = ["skip-visible-wait"];
+/** Every bug a campaign can plant. */
+export const planted_bug_names: readonly string[] = [...sidecar_planted_bugs, ...qp_planted_bugs];
+/** The sidecar's environment variable for planted bugs (read by src/sidecar/main.ts). */
+const planted_bugs_env = "ORDO_PLANTED_BUGS";
+
+/** Splits planted bug names into the sidecar's environment and the QPs' settings. */
+export function plantedBugSettings(names: readonly string[]): {
+  env: Record<string, string>;
+  pgSettings: Record<string, string>;
+} {
+  const sidecar: string[] = [];
+  const qp: string[] = [];
+  for (const name of new Set(names)) {
+    if (isSidecarPlantedBug(name)) sidecar.push(name);
+    else if (qp_planted_bugs.includes(name)) qp.push(name);
+    else
+      throw new RangeError(
+        `unknown planted bug ${JSON.stringify(name)} (known: ${planted_bug_names.join(", ")})`,
+      );
+  }
+  return {
+    env: sidecar.length > 0 ? { [planted_bugs_env]: sidecar.join(",") } : {},
+    pgSettings: qp.length > 0 ? { "ordo.planted_bugs": `'${qp.join(",")}'` } : {},
+  };
+}
 
 type AppendValue = readonly Mop[] | null;
 
@@ -97,19 +129,28 @@ async function replicationOn(url: string): Promise<boolean> {
   });
 }
 
-async function waitReady(urls: readonly string[]): Promise<void> {
-  const deadline = Date.now() + ready_timeout_ms;
-  for (const url of urls) {
+/** Waits (together at most `timeoutMs`) until each QP answers; returns the ones that never did. */
+async function readyWithin(
+  urls: readonly string[],
+  timeoutMs: number,
+): Promise<{ qp: number; problem: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  const notReady: { qp: number; problem: string }[] = [];
+  for (const [qp, url] of urls.entries()) {
     for (;;) {
       try {
         await withClient(url, (c) => c.query("SELECT 1"));
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`${url} not ready: ${(err as Error).message}`);
+        if (Date.now() > deadline) {
+          notReady.push({ qp, problem: `${url} not ready: ${(err as Error).message}` });
+          break;
+        }
         await sleepFor(200);
       }
     }
   }
+  return notReady;
 }
 
 async function waitTableVisible(urls: readonly string[], table: string): Promise<void> {
@@ -270,7 +311,10 @@ async function prepareGroups(
     if (options.workload === "append") {
       const keyBase = await setupAppend(url, !shared);
       group.append = {
-        workload: new AppendWorkload(random, { keyBase }),
+        workload: new AppendWorkload(random, {
+          keyBase,
+          ...(options.keysActive !== undefined ? { keysActive: options.keysActive } : {}),
+        }),
         recorder: new HistoryRecorder<AppendValue>(file, nowNs),
       };
     } else {
@@ -366,16 +410,29 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const random = seededRandom(seed);
   const faultMode = options.faults ?? "none";
 
+  const planted = plantedBugSettings(options.plantedBugs ?? []);
+  const plantedAny = (options.plantedBugs ?? []).length > 0;
   const startedCluster = !clusterRunning(options.dir);
+  if (!startedCluster && plantedAny) {
+    throw new Error(`planted bugs need a cluster this campaign starts; ${options.dir} is running`);
+  }
   if (startedCluster) {
     log(`starting a cluster in ${options.dir}`);
-    await up({ dir: options.dir, ...(options.qps !== undefined ? { qps: options.qps } : {}) });
+    if (plantedAny) log(`PLANTED BUGS ON: ${[...new Set(options.plantedBugs)].join(", ")}`);
+    await up({
+      dir: options.dir,
+      ...(options.qps !== undefined ? { qps: options.qps } : {}),
+      ...(plantedAny ? { env: planted.env, pgSettings: planted.pgSettings } : {}),
+    });
   }
   try {
     const urls = status({ dir: options.dir }).qps.map((qp) => qp.url);
     if (options.qps !== undefined && options.qps !== urls.length) {
       throw new Error(`the cluster in ${options.dir} has ${urls.length} QP(s), not ${options.qps}`);
     }
+    // A fresh QP refuses transactions until its applier holds a lease (OC002).
+    const notUp = await readyWithin(urls, ready_timeout_ms);
+    if (notUp.length > 0) throw new Error(notUp.map((n) => n.problem).join("; "));
     const shared = urls.length > 1 && (await replicationOn(urls[0]!));
     if (urls.length > 1 && !shared) {
       log("replication is off: each QP holds its own data; one history per QP, checked separately");
@@ -385,20 +442,32 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       `running ${options.workload} for ${options.durationMs / 1000} s: ${clients} clients, ` +
         `${urls.length} QP(s), faults ${faultMode}, seed ${seed}`,
     );
-    const faults = new ClusterFaults(options.dir, random, log);
+    const faults = new ClusterFaults(options.dir, random, log, planted.env);
     let events: FaultEvent[];
     let elapsedMs: number;
+    let notReady: { qp: number; problem: string }[] = [];
     try {
       ({ events, elapsedMs } = await runWorkload(options, urls, groups, faults, random));
-      await waitReady(urls);
-      for (const group of groups) await finalReads(group, urls[group.qps[0]!]!);
+      notReady = await readyWithin(urls, options.readyTimeoutMs ?? ready_timeout_ms);
+      for (const { problem } of notReady) log(`after the heal: ${problem}`);
+      for (const group of groups) {
+        // Final reads through the first QP of the group that came back.
+        const qp = group.qps.find((q) => !notReady.some((n) => n.qp === q));
+        if (qp === undefined) {
+          // Nothing to read through: keys go unread, and the QPs are reported as not back.
+          log(`no QP of ${group.name} came back after the heal: no final reads`);
+          continue;
+        }
+        await finalReads(group, urls[qp]!);
+      }
     } finally {
       for (const g of groups) (g.append?.recorder ?? g.bank!.recorder).close();
     }
     const results = groups.map((g) => checkGroup(g, options));
     const counts = sum(results);
     return {
-      valid: results.every((g) => g.valid),
+      valid: results.every((g) => g.valid) && notReady.length === 0,
+      notReady,
       workload: options.workload,
       faultMode,
       seed,

@@ -25,14 +25,24 @@ export interface CampaignOptions {
   readonly seed?: number;
   /** History file; default DIR/check/history-<timestamp>.jsonl (one per QP without replication). */
   readonly out?: string;
+  /** Append workload: keys written at once (default 16); fewer means more contention. */
+  readonly keysActive?: number;
   /** Bank accounts (default 10). */
   readonly accounts?: number;
   /** Check strong snapshot isolation (real-time edges) too. */
   readonly realtime?: boolean;
   /** Client-side limit on one statement or COMMIT (default 15 s, above ordo.commit_timeout). */
   readonly opTimeoutMs?: number;
+  /** How long, after the heal, every QP has to answer again (default 60 s). */
+  readonly readyTimeoutMs?: number;
   /** Progress lines for people. */
   readonly log?: (line: string) => void;
+  /**
+   * Deliberate bugs for a cluster this campaign starts (docs/checker.md,
+   * "Planted bugs"): sidecar bugs go to ORDO_PLANTED_BUGS, QP bugs to
+   * `ordo.planted_bugs`. Refused for a cluster that is already running.
+   */
+  readonly plantedBugs?: readonly string[];
 }
 
 export interface TxnCounts {
@@ -75,4 +85,10 @@ export interface CampaignResult {
   throughput: number;
   faults: FaultEvent[];
   groups: GroupResult[];
+  /**
+   * QPs that did not answer within `readyTimeoutMs` after the heal (a stuck
+   * applier, a QP that cannot start); the final reads went to another QP of
+   * the group. Any makes the campaign invalid.
+   */
+  notReady: { qp: number; problem: string }[];
 }
