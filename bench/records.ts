@@ -63,9 +63,13 @@ export async function run(options: BenchOptions = {}): Promise<BenchRow[]> {
       const encoder = new RecordBatchEncoder({ engine });
       let tau = tau_base;
       const encodeBatch = (): Uint8Array => {
+        // tau + i + 1, not ++tau: an incremented double in a loop (captured or
+        // not) can end up boxed once per record, which would be the bench's garbage.
+        const first = tau + 1;
         for (let i = 0; i < batch_records; i++) {
-          encoder.add(++tau, input.txnIds[i], input.tauStarts[i], input.bodies[i]);
+          encoder.add(first + i, input.txnIds[i], input.tauStarts[i], input.bodies[i]);
         }
+        tau += batch_records;
         return encoder.encode();
       };
       rows.push(

@@ -1,5 +1,8 @@
-// The N-API door of journal record batches (records.h): an encoder behind one
-// opaque, type-tagged handle, and a stateless batch decoder. The TypeScript
+// The N-API door of journal record batches (records.h): recordsSeal, which
+// checks a batch that JavaScript staged in wire layout and writes its CRC32Cs
+// in place (the path RecordBatchEncoder takes: one call per batch, nothing
+// per record crosses the boundary), an encoder behind one opaque,
+// type-tagged handle, and a stateless batch decoder. The TypeScript
 // door is src/journal/record-buffer.ts (through src/native/index.ts); it
 // checks every argument first, and the functions below check them again
 // (binding.h).
@@ -51,6 +54,7 @@ class RecordsBinding : public Binding<RecordsBinding> {
     Export<&RecordsBinding::Open>(env, exports, "recordsEncoderOpen");
     Export<&RecordsBinding::Encode>(env, exports, "recordsEncode");
     Export<&RecordsBinding::Close>(env, exports, "recordsEncoderClose");
+    Export<&RecordsBinding::Seal>(env, exports, "recordsSeal");
     Export<&RecordsBinding::Decode>(env, exports, "recordsDecode");
     exports.Set("recordsMetaWords", Napi::Number::New(env, records_meta_words));
     exports.Set("recordsRecordWords", Napi::Number::New(env, records_record_words));
@@ -136,6 +140,32 @@ class RecordsBinding : public Binding<RecordsBinding> {
                                                       &RecordsBinding::FinalizeBlock, hint);
     handle.lent_generation = handle.encoder->generation();
     return buffer;
+  }
+
+  // recordsSeal(staged: Uint8Array, byteLength, count) -> undefined.
+  // staged[0, byteLength) holds `count` records in wire layout, CRC slots
+  // unfilled (RecordBatchEncoder.add in src/journal/record-buffer.ts); this
+  // checks them (SealRecords trusts nothing) and writes every CRC32C in place.
+  Napi::Value Seal(const Napi::CallbackInfo& info) {
+    ExpectArgs(info, 3, "recordsSeal");
+    Napi::Env env = info.Env();
+    const MutableSpan<uint8_t> staged = MutableBytesArg(info, 0, "staged");
+    const double byte_length =
+        IntegerArg(info, 1, "byteLength", 0, static_cast<double>(record_batch_bytes_max));
+    const double count = IntegerArg(info, 2, "count", 0, record_batch_records_max);
+    if (byte_length > static_cast<double>(staged.size())) {
+      Throw(env, "out_of_range", "byteLength is past the end of staged");
+    }
+    const size_t length = static_cast<size_t>(byte_length);
+    const MutableSpan<uint8_t> batch =
+        length == 0 ? MutableSpan<uint8_t>() : MutableSpan<uint8_t>::FromRaw(&staged[0], length);
+    const RecordInputError error = SealRecords(batch, static_cast<size_t>(count));
+    if (error != RecordInputError::kNone) {
+      Throw(env, "malformed",
+            "staged record batch refused (reason " + std::to_string(static_cast<uint32_t>(error)) +
+                ")");
+    }
+    return env.Undefined();
   }
 
   // recordsEncoderClose(handle) -> undefined; closing twice is allowed. Lent

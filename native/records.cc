@@ -122,6 +122,49 @@ RecordInputError RecordBatchEncoder::Encode(const std::vector<RecordInput>& inpu
   return RecordInputError::kNone;
 }
 
+RecordInputError SealRecords(MutableSpan<uint8_t> staged, size_t count) {
+  if (count > record_batch_records_max) return RecordInputError::kTooManyRecords;
+  const size_t size = staged.size();
+  if (size > record_batch_bytes_max) return RecordInputError::kBatchTooLarge;
+  const ByteView bytes = size == 0 ? ByteView() : ByteView::FromRaw(&staged[0], size);
+  // First pass: every check, so a refused batch changes nothing.
+  size_t at = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (size - at < record_header_bytes + record_payload_fixed_bytes) {
+      return RecordInputError::kStagedMalformed;
+    }
+    const uint32_t length = bytes.u32le(at);
+    if (length < record_payload_fixed_bytes || length > record_payload_bytes_max ||
+        size - at - record_header_bytes < length) {
+      return RecordInputError::kStagedMalformed;
+    }
+    const ByteView payload = bytes.sub(at + record_header_bytes, length);
+    if (payload.at(payload_type_offset) != record_type_commit ||
+        payload.u32le(payload_body_length_offset) != length - record_payload_fixed_bytes) {
+      return RecordInputError::kStagedMalformed;
+    }
+    if (!TauCommitInRange(GetI64(payload, payload_tau_commit_offset))) {
+      return RecordInputError::kTauCommitRange;
+    }
+    if (!TauStartInRange(GetI64(payload, payload_tau_start_offset))) {
+      return RecordInputError::kTauStartRange;
+    }
+    at += record_header_bytes + length;
+  }
+  if (at != size) return RecordInputError::kStagedMalformed;
+  // Second pass: the CRC covers the length field and the payload.
+  at = 0;
+  for (size_t i = 0; i < count; i++) {
+    const uint32_t length = bytes.u32le(at);
+    const uint32_t crc =
+        Crc32c(bytes.sub(at + record_header_bytes, length), Crc32c(bytes.sub(at, 4), 0));
+    PutU32(staged, at + 4, crc);
+    at += record_header_bytes + length;
+  }
+  ORDO_ASSERT(at == size);
+  return RecordInputError::kNone;
+}
+
 DecodeOutcome DecodeRecords(ByteView buffer, int64_t last_tau, MutableSpan<DecodedRecord> out) {
   ORDO_ASSERT(TauStartInRange(last_tau));
   DecodeOutcome outcome{0, 0, RecordError::kNone, 0, false, last_tau};

@@ -76,6 +76,7 @@ enum class RecordInputError : uint32_t {
   kTauCommitRange = 4,
   kTauStartRange = 5,
   kBatchTooLarge = 6,
+  kStagedMalformed = 7,  // SealRecords: the staged bytes do not parse as `count` records
 };
 
 // A fixed-size block of bytes shared by the encoder and whoever borrowed it.
@@ -121,6 +122,13 @@ class RecordBatchEncoder {
   size_t size_ = 0;
   uint64_t generation_ = 0;
 };
+
+// Seals a batch staged in final wire layout (records back to back from
+// offset 0, every field written but the CRC32C slots): checks that `staged`
+// holds exactly `count` records, each length field, type, body length and tau
+// in bounds, then computes each record's CRC32C and writes it into its slot.
+// Trusts nothing in `staged`; a refused batch is left unchanged.
+RecordInputError SealRecords(MutableSpan<uint8_t> staged, size_t count);
 
 // Bytes a record with a body of `body_length` bytes takes.
 size_t RecordBytes(size_t body_length);

@@ -4,12 +4,13 @@
  * a buffer of records into a reusable `RecordIndex` (offsets and taus) in one
  * call. Each has two engines with the same results, byte for byte:
  *
- * - "native": native/records.cc through src/native. The encoded bytes live in
- *   a block the addon owns, outside the V8 heap; one boundary crossing per
- *   batch; taus and views are staged in reused arrays, so steady state makes
- *   no per-record garbage.
- * - "js": the TypeScript twin below, the reference the property tests
- *   compare the native engine with.
+ * - "native": native/records.cc through src/native. `add` writes each record
+ *   in wire layout into a reused staging buffer; `encode` is one boundary
+ *   crossing per batch that checks the staged bytes and writes every CRC32C
+ *   (SSE4.2 when the CPU has it) in place. Steady state makes no per-record
+ *   garbage.
+ * - "js": the TypeScript twin below (same staging, CRC32C by crc32cJs),
+ *   the reference the property tests compare the native engine with.
  *
  * The format is src/journal/record.ts's (docs/journal.md). The decoder checks
  * in the same order as `decodeRecord` there, and stops at the first record it
@@ -19,7 +20,7 @@ import { crc32cRange } from "../protocol/crc32c";
 import {
   decodeRecordsNative,
   nativeAvailable,
-  NativeRecordEncoder,
+  sealRecordsNative,
   records_meta_words,
   records_record_words,
 } from "../native";
@@ -320,25 +321,49 @@ export interface RecordBatchEncoderOptions {
   initialBytes?: number;
 }
 
-const empty_bytes = new Uint8Array(0);
+/**
+ * One of the encoder's two staging buffers: records are written here in
+ * final wire layout as they are added, the CRC slots filled at encode.
+ */
+class Staging {
+  bytes: Uint8Array;
+  view: DataView;
+
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  /** Makes room for `total` bytes, keeping the first `used`. */
+  grow(used: number, total: number): void {
+    let capacity = Math.max(this.bytes.length * 2, 4096);
+    while (capacity < total) capacity *= 2;
+    const grown = new Uint8Array(Math.min(capacity, record_batch_bytes_max));
+    assert(grown.length >= total, "staging cannot hold the batch");
+    grown.set(this.bytes.subarray(0, used));
+    this.bytes = grown;
+    this.view = new DataView(grown.buffer);
+  }
+}
 
 /**
- * Encodes group-commit batches. `add` stages a record (nothing crosses the
- * native boundary); `encode` writes every staged record back to back in one
- * call and returns a view of the bytes, valid until the next `encode` or
- * `close`. The caller owns `close()`.
+ * Encodes group-commit batches. `add` writes a record straight into a staging
+ * buffer in its final wire layout (nothing crosses the native boundary, no
+ * per-record garbage); `encode` fills every record's CRC32C in one call (the
+ * native engine: SSE4.2 CRC32C, after checking the staged bytes again) and
+ * returns a view of the bytes, valid until the next `encode`: the encoder
+ * alternates between two staging buffers, so records added after an encode
+ * do not touch the bytes it returned. The caller owns `close()`.
  */
 export class RecordBatchEncoder {
   readonly engine: RecordEngine;
-  #native: NativeRecordEncoder | null;
-  #taus = new Float64Array(2 * 64);
-  readonly #views: Uint8Array[] = [];
+  readonly #initialBytes: number;
+  #stage: Staging;
+  /** The buffer the last encode returned a view of; staged into after the next encode. */
+  #spare: Staging | null = null;
   #count = 0;
   #bytes = 0;
   #closed = false;
-  /** The "js" engine's buffer and its view. */
-  #buffer: Uint8Array;
-  #view: DataView;
 
   constructor(options: RecordBatchEncoderOptions = {}) {
     this.engine = resolveEngine(options.engine);
@@ -350,9 +375,10 @@ export class RecordBatchEncoder {
     ) {
       throw new RangeError(`initialBytes must be an integer in [1, 64 MiB], got ${initialBytes}`);
     }
-    this.#native = this.engine === "native" ? new NativeRecordEncoder(initialBytes) : null;
-    this.#buffer = new Uint8Array(this.engine === "js" ? initialBytes : 0);
-    this.#view = new DataView(this.#buffer.buffer);
+    // Fails here, not at the first encode, when the addon is missing or stale.
+    if (this.engine === "native") sealRecordsNative(new Uint8Array(0), 0, 0);
+    this.#initialBytes = initialBytes;
+    this.#stage = new Staging(initialBytes);
   }
 
   /** Records staged since the last encode. */
@@ -365,109 +391,132 @@ export class RecordBatchEncoder {
     return this.#bytes;
   }
 
+  /**
+   * Stages one record. Kept small, with the rejections in a cold function, so
+   * the compiler can inline it into the caller's loop: the taus (beyond the
+   * small-integer range) then stay unboxed and staging makes no garbage.
+   */
   add(tauCommit: number, txnId: Uint8Array, tauStart: number, body: Uint8Array): void {
-    this.#checkOpen();
-    if (!Number.isSafeInteger(tauCommit) || tauCommit < 1) {
-      throw new RangeError(`tau_commit must be an integer in [1, ${tau_max}], got ${tauCommit}`);
+    if (
+      this.#closed ||
+      !isTau(tauCommit, 1) ||
+      !isTau(tauStart, 0) ||
+      !(txnId instanceof Uint8Array) ||
+      txnId.length !== txn_id_bytes ||
+      !(body instanceof Uint8Array) ||
+      body.length > record_body_bytes_max
+    ) {
+      rejectRecord(this.#closed, tauCommit, txnId, tauStart, body);
     }
-    if (!Number.isSafeInteger(tauStart) || tauStart < 0) {
-      throw new RangeError(`tau_start must be an integer in [0, ${tau_max}], got ${tauStart}`);
-    }
-    if (!(txnId instanceof Uint8Array) || txnId.length !== txn_id_bytes) {
-      throw new TypeError(`txnId must be a Uint8Array of ${txn_id_bytes} bytes`);
-    }
-    if (!(body instanceof Uint8Array)) throw new TypeError("body must be a Uint8Array");
-    if (body.length > record_body_bytes_max) {
-      throw new RangeError(`body of ${body.length} bytes exceeds ${record_body_bytes_max}`);
-    }
-    const bytes = record_header_bytes + commit_payload_fixed_bytes + body.length;
-    if (this.#count === record_batch_records_max || this.#bytes + bytes > record_batch_bytes_max) {
+    const length = commit_payload_fixed_bytes + body.length;
+    const at = this.#bytes;
+    const end = at + record_header_bytes + length;
+    if (this.#count === record_batch_records_max || end > record_batch_bytes_max) {
       throw new RangeError("record batch too large");
     }
-    const i = this.#count;
-    if (2 * i + 2 > this.#taus.length) {
-      const grown = new Float64Array(this.#taus.length * 2);
-      grown.set(this.#taus);
-      this.#taus = grown;
-    }
-    this.#taus[2 * i] = tauCommit;
-    this.#taus[2 * i + 1] = tauStart;
-    this.#views[2 * i] = txnId;
-    this.#views[2 * i + 1] = body;
-    this.#count = i + 1;
-    this.#bytes += bytes;
+    const stage = this.#stage;
+    if (end > stage.bytes.length) stage.grow(at, end);
+    const out = stage.bytes;
+    const view = stage.view;
+    const p = at + record_header_bytes;
+    // The CRC slot (at + 4) is left as is: encode fills it.
+    view.setUint32(at, length, true);
+    out[p] = record_type_commit;
+    writeTau(view, p + 1, tauCommit);
+    out.set(txnId, p + 9);
+    writeTau(view, p + 25, tauStart);
+    view.setUint32(p + 33, body.length, true);
+    out.set(body, p + commit_payload_fixed_bytes);
+    this.#count++;
+    this.#bytes = end;
   }
 
-  /** Encodes the staged records, clears the stage, and returns the bytes. */
+  /** Seals the staged records, clears the stage, and returns the bytes. */
   encode(): Uint8Array {
     this.#checkOpen();
     const count = this.#count;
-    const expected = this.#bytes;
-    let out: Uint8Array;
+    const total = this.#bytes;
+    const stage = this.#stage;
     try {
-      out =
-        this.#native !== null
-          ? this.#native.encode(this.#taus, this.#views, count)
-          : this.#encodeJs(count, expected);
+      if (this.engine === "native") sealRecordsNative(stage.bytes, total, count);
+      else sealRecordsJs(stage.bytes, total, count);
     } finally {
       this.clear();
     }
-    assert(out.length === expected, "encoded batch length mismatch");
-    return out;
+    this.#stage = this.#spare ?? new Staging(this.#initialBytes);
+    this.#spare = stage;
+    return stage.bytes.subarray(0, total);
   }
 
-  /** Drops the staged records (and the references to their buffers). */
+  /** Drops the staged records. */
   clear(): void {
-    this.#views.fill(empty_bytes, 0, 2 * this.#count);
     this.#count = 0;
     this.#bytes = 0;
   }
 
-  /** Frees the native buffer; views returned earlier stay readable. Idempotent. */
+  /** Stops the encoder; views returned earlier stay readable. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.clear();
-    this.#native?.close();
-    this.#native = null;
   }
 
   #checkOpen(): void {
     if (this.#closed) throw new Error("record encoder is closed");
   }
+}
 
-  #encodeJs(count: number, total: number): Uint8Array {
-    if (total > this.#buffer.length) {
-      let capacity = Math.max(this.#buffer.length, 4096);
-      while (capacity < total) capacity *= 2;
-      this.#buffer = new Uint8Array(capacity);
-      this.#view = new DataView(this.#buffer.buffer);
-    }
-    const out = this.#buffer;
-    const view = this.#view;
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      const txnId = this.#views[2 * i];
-      const body = this.#views[2 * i + 1];
-      const length = commit_payload_fixed_bytes + body.length;
-      const p = at + record_header_bytes;
-      view.setUint32(at, length, true);
-      out[p] = record_type_commit;
-      writeTau(view, p + 1, this.#taus[2 * i]);
-      out.set(txnId, p + 9);
-      writeTau(view, p + 25, this.#taus[2 * i + 1]);
-      view.setUint32(p + 33, body.length, true);
-      out.set(body, p + commit_payload_fixed_bytes);
-      view.setUint32(
-        at + 4,
-        crc32cRange(out, p, p + length, crc32cRange(out, at, at + 4, 0)),
-        true,
-      );
-      at = p + length;
-    }
-    assert(at === total, "encoded length mismatch");
-    return out.subarray(0, total);
+/**
+ * An integer in [min, 2^53 - 1]; false for anything else, numbers or not.
+ * Compiles to plain float compares (Number.isSafeInteger may box its argument).
+ */
+function isTau(value: number, min: number): boolean {
+  return Math.floor(value) === value && value >= min && value <= tau_max;
+}
+
+/** Throws why RecordBatchEncoder.add refused a record (the cold path of add). */
+function rejectRecord(
+  closed: boolean,
+  tauCommit: number,
+  txnId: unknown,
+  tauStart: number,
+  body: unknown,
+): never {
+  if (closed) throw new Error("record encoder is closed");
+  if (!Number.isSafeInteger(tauCommit) || tauCommit < 1) {
+    throw new RangeError(`tau_commit must be an integer in [1, ${tau_max}], got ${tauCommit}`);
   }
+  if (!Number.isSafeInteger(tauStart) || tauStart < 0) {
+    throw new RangeError(`tau_start must be an integer in [0, ${tau_max}], got ${tauStart}`);
+  }
+  if (!(txnId instanceof Uint8Array) || txnId.length !== txn_id_bytes) {
+    throw new TypeError(`txnId must be a Uint8Array of ${txn_id_bytes} bytes`);
+  }
+  if (!(body instanceof Uint8Array)) throw new TypeError("body must be a Uint8Array");
+  throw new RangeError(`body of ${body.length} bytes exceeds ${record_body_bytes_max}`);
+}
+
+/**
+ * The TypeScript twin of SealRecords (native/records.cc): `count` records
+ * staged in bytes[0, total) get their CRC32C. The staging comes from
+ * RecordBatchEncoder.add, so only assertions guard it here.
+ */
+function sealRecordsJs(bytes: Uint8Array, total: number, count: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, total);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    assert(total - at >= record_header_bytes + commit_payload_fixed_bytes, "staged record cut");
+    const length = view.getUint32(at, true);
+    const p = at + record_header_bytes;
+    assert(p + length <= total, "staged record past the batch");
+    view.setUint32(
+      at + 4,
+      crc32cRange(bytes, p, p + length, crc32cRange(bytes, at, at + 4, 0)),
+      true,
+    );
+    at = p + length;
+  }
+  assert(at === total, "encoded length mismatch");
 }
 
 function assert(condition: boolean, message: string): asserts condition {

@@ -230,6 +230,25 @@ export function scanFramesNative(buf: Uint8Array, payloadBytesMax: number): Scan
   }
 }
 
+/**
+ * Native twin of scanFramesIntoJs (src/protocol/frame.ts): one native call
+ * scans `buf` into `words` (scan_meta_words: count, consumed, error index,
+ * output full; then type, payload offset, payload length per frame), at most
+ * (words.length - 4) / 3 frames. Returns the frame count; allocates nothing.
+ */
+export function scanFramesIntoNative(buf: Uint8Array, payloadBytesMax: number, words: Uint32Array): number {
+  checkBytes(buf, "buf");
+  checkInteger(payloadBytesMax, "payloadBytesMax", 0, frame_payload_bytes_max);
+  if (!(words instanceof Uint32Array) || words.length < scan_meta_words + scan_frame_words) {
+    throw new TypeError("words must be a Uint32Array with room for one frame");
+  }
+  if (buf.length > u32_max) throw new RangeError("buf is longer than one scan may cover");
+  const count = requireBinding().scanFrames(buf, payloadBytesMax, words);
+  assertNative(count === words[scan_meta_frame_count], "frame count disagrees");
+  assertNative(words[scan_meta_consumed] <= buf.length, "consumed past the buffer");
+  return count;
+}
+
 /** CLOCK_REALTIME in whole microseconds since the Unix epoch. */
 export function realtimeMicros(): number {
   return requireBinding().realtimeMicros();
@@ -396,6 +415,7 @@ export interface NativeBinding {
     out: Float64Array,
   ): ArrayBuffer | undefined;
   recordsEncoderClose(handle: unknown): void;
+  recordsSeal(staged: Uint8Array, byteLength: number, count: number): void;
   recordsDecode(buffer: Uint8Array, lastTau: number, out: Float64Array): number;
   readonly recordsMetaWords: number;
   readonly recordsRecordWords: number;
@@ -486,6 +506,20 @@ export class NativeRecordEncoder {
     this.#handle = null;
     this.#block = null;
   }
+}
+
+/**
+ * Seals `count` records staged in wire layout in staged[0, byteLength) (see
+ * RecordBatchEncoder in src/journal/record-buffer.ts): one native call checks
+ * them all and writes each record's CRC32C into its slot. Throws
+ * OrdoNativeError "malformed" (and changes nothing) when the bytes do not
+ * parse as `count` records in bounds.
+ */
+export function sealRecordsNative(staged: Uint8Array, byteLength: number, count: number): void {
+  checkBytes(staged, "staged");
+  checkInteger(byteLength, "byteLength", 0, staged.length);
+  checkInteger(count, "count", 0, records_batch_records_max);
+  recordsBinding().recordsSeal(staged, byteLength, count);
 }
 
 /**

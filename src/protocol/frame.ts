@@ -4,13 +4,15 @@
  *
  * `scanFramesJs` is the reference scanner and the TypeScript twin of the
  * native one (native/frame.cc, reached through src/native); `scanFrames`
- * runs either. `FrameDecoder` turns a socket's chunks into whole frames.
+ * runs either. `FrameScan` and `scanFramesInto` are the garbage-free form:
+ * the frames land in a reused typed array instead of one object each.
+ * `FrameDecoder` turns a socket's chunks into whole frames.
  * A receiver checks, in this order: `length` against its bound (oversize,
  * decided from the header alone, so a peer cannot make it buffer a payload it
  * will reject), the version, the flags and type (malformed), then the CRC.
  * Payload decoding (the messages) lives elsewhere in src/protocol/.
  */
-import { nativeAvailable, scanFramesNative } from "../native";
+import { nativeAvailable, scanFramesIntoNative, scanFramesNative } from "../native";
 import { crc32c, crc32cRange } from "./crc32c";
 
 export const frame_header_bytes = 12;
@@ -129,6 +131,163 @@ export function scanFrames(buf: Uint8Array, payloadBytesMax: number, engine?: En
     : scanFramesJs(buf, payloadBytesMax);
 }
 
+/** Frames a FrameScan holds unless told otherwise. */
+export const frame_scan_capacity_default = 4096;
+/** The most frames one scan reports (the native scanner's bound per call). */
+export const frame_scan_capacity_max = 65536;
+/** Layout of FrameScan.words, the one the native scanner writes (native/bind_frame.cc). */
+const scan_meta_words = 4;
+const scan_meta_count = 0;
+const scan_meta_consumed = 1;
+const scan_meta_error = 2;
+const scan_meta_output_full = 3;
+const scan_frame_words = 3;
+/**
+ * Bytes one scanFramesInto looks at: offsets travel as u32. Far above any
+ * frame, so a window that is not the whole buffer holds a whole frame.
+ */
+const scan_window_bytes_max = 1024 * 1024 * 1024;
+/** FrameScan error index -> code; the values of native FrameError. */
+const frame_scan_error_codes: readonly (FrameErrorCode | null)[] = [
+  null,
+  "oversize",
+  "unsupported_version",
+  "malformed",
+  "checksum",
+];
+
+/**
+ * The frames of one scan, reused across scans so that steady state allocates
+ * nothing: `words` holds count, consumed, error, output-full, then (type,
+ * payload offset, payload length) per frame, the layout the native scanner
+ * writes in place.
+ */
+export class FrameScan {
+  readonly capacity: number;
+  readonly words: Uint32Array;
+
+  constructor(capacity = frame_scan_capacity_default) {
+    checkInteger(capacity, "capacity", 1, frame_scan_capacity_max);
+    this.capacity = capacity;
+    this.words = new Uint32Array(scan_meta_words + scan_frame_words * capacity);
+  }
+
+  get count(): number {
+    return this.words[scan_meta_count];
+  }
+  /** Offset of the first frame not reported: where the next scan starts. */
+  get consumed(): number {
+    return this.words[scan_meta_consumed];
+  }
+  /** Why the scan stopped at `consumed`, or null (the end, an incomplete frame, or full). */
+  get error(): FrameErrorCode | null {
+    const code = frame_scan_error_codes[this.words[scan_meta_error]];
+    if (code === undefined)
+      throw new Error(`unknown frame scan error ${this.words[scan_meta_error]}`);
+    return code;
+  }
+  /** Stopped before a whole frame only for lack of room: scan again from `consumed`. */
+  get outputFull(): boolean {
+    return this.words[scan_meta_output_full] === 1;
+  }
+  type(i: number): number {
+    return this.words[this.#at(i)];
+  }
+  payloadOffset(i: number): number {
+    return this.words[this.#at(i) + 1];
+  }
+  payloadLength(i: number): number {
+    return this.words[this.#at(i) + 2];
+  }
+
+  #at(i: number): number {
+    if (!(i >= 0 && i < this.count && Number.isInteger(i))) {
+      throw new RangeError(`frame ${i} out of range [0, ${this.count})`);
+    }
+    return scan_meta_words + scan_frame_words * i;
+  }
+}
+
+/**
+ * The TypeScript twin of the native scanner's one call: scans `buf` into
+ * `words` (FrameScan's layout), at most (words.length - 4) / 3 frames, in the
+ * order of checks of scanFramesJs. Returns the frame count.
+ */
+export function scanFramesIntoJs(
+  buf: Uint8Array,
+  payloadBytesMax: number,
+  words: Uint32Array,
+): number {
+  const capacity = Math.min(
+    Math.floor((words.length - scan_meta_words) / scan_frame_words),
+    frame_scan_capacity_max,
+  );
+  let count = 0;
+  let offset = 0;
+  let error = 0;
+  let outputFull = 0;
+  while (buf.length - offset >= frame_header_bytes) {
+    const code = headerError(buf, offset, payloadBytesMax);
+    if (code !== null) {
+      error = frame_scan_error_codes.indexOf(code);
+      break;
+    }
+    const payloadOffset = offset + frame_header_bytes;
+    const payloadLength = u32le(buf, offset + header_length_at);
+    if (buf.length - payloadOffset < payloadLength) break;
+    if (count === capacity) {
+      outputFull = 1;
+      break;
+    }
+    const headerCrc = crc32cRange(buf, offset + header_version_at, offset + header_crc_at, 0);
+    const crc = crc32cRange(buf, payloadOffset, payloadOffset + payloadLength, headerCrc);
+    if (crc !== u32le(buf, offset + header_crc_at)) {
+      error = frame_scan_error_codes.indexOf("checksum");
+      break;
+    }
+    const at = scan_meta_words + scan_frame_words * count;
+    words[at] = buf[offset + header_type_at];
+    words[at + 1] = payloadOffset;
+    words[at + 2] = payloadLength;
+    count++;
+    offset = payloadOffset + payloadLength;
+  }
+  words[scan_meta_count] = count;
+  words[scan_meta_consumed] = offset;
+  words[scan_meta_error] = error;
+  words[scan_meta_output_full] = outputFull;
+  return count;
+}
+
+/**
+ * Scans complete frames from offset 0 of `buf` into `into` (reused; nothing
+ * allocated per frame) and returns it. Stops like scanFramesJs, and also when
+ * `into` is full or after the first 1 GiB (`outputFull`: continue from
+ * `consumed`). Both engines give the same words.
+ */
+export function scanFramesInto(
+  buf: Uint8Array,
+  payloadBytesMax: number,
+  into: FrameScan,
+  engine?: Engine,
+): FrameScan {
+  checkBytes(buf, "buf");
+  checkInteger(payloadBytesMax, "payloadBytesMax", 0, frame_payload_bytes_max);
+  if (!(into instanceof FrameScan)) throw new TypeError("into must be a FrameScan");
+  const chosen = engine === undefined ? defaultEngine() : checkEngine(engine);
+  const windowed = buf.length > scan_window_bytes_max;
+  const window = windowed ? buf.subarray(0, scan_window_bytes_max) : buf;
+  if (chosen === "native") scanFramesIntoNative(window, payloadBytesMax, into.words);
+  else scanFramesIntoJs(window, payloadBytesMax, into.words);
+  const words = into.words;
+  if (windowed && words[scan_meta_error] === 0 && words[scan_meta_output_full] === 0) {
+    // The window cut a frame that the whole buffer may hold.
+    if (words[scan_meta_consumed] === 0) throw new Error("a scan window held no whole frame");
+    words[scan_meta_output_full] = 1;
+  }
+  return into;
+}
+
 /** Writes one frame at `target[offset]`; returns the bytes written. */
 export function encodeFrameInto(
   target: Uint8Array,
@@ -210,6 +369,8 @@ export class FrameDecoder {
   #start = 0;
   #end = 0;
   #error: { code: FrameErrorCode } | null = null;
+  /** Reused for every scan, so a push allocates only what it returns. */
+  readonly #scan = new FrameScan();
 
   constructor(options: FrameDecoderOptions = {}) {
     const { payloadBytesMax = frame_payload_bytes_max, engine } = options;
@@ -242,20 +403,29 @@ export class FrameDecoder {
       this.#append(chunk);
       view = this.#buf.subarray(this.#start, this.#end);
     }
-    const result = scanFrames(view, this.#payloadBytesMax, this.#engine);
-    const frames: DecodedFrame[] = result.frames.map((f) => ({
-      type: f.type,
-      payload: view.slice(f.payloadOffset, f.payloadOffset + f.payloadLength),
-    }));
-    if (result.error !== null) {
-      this.#error = { code: result.error.code };
+    const scan = this.#scan;
+    const frames: DecodedFrame[] = [];
+    let base = 0;
+    for (;;) {
+      const window = base === 0 ? view : view.subarray(base);
+      scanFramesInto(window, this.#payloadBytesMax, scan, this.#engine);
+      for (let i = 0; i < scan.count; i++) {
+        const at = base + scan.payloadOffset(i);
+        frames.push({ type: scan.type(i), payload: view.slice(at, at + scan.payloadLength(i)) });
+      }
+      base += scan.consumed;
+      if (!scan.outputFull) break;
+    }
+    const error = scan.error;
+    if (error !== null) {
+      this.#error = { code: error };
       this.#release();
       return { frames, error: this.#error };
     }
     if (view === chunk) {
-      this.#keepTail(chunk, result.consumed);
+      this.#keepTail(chunk, base);
     } else {
-      this.#start += result.consumed;
+      this.#start += base;
       if (this.#start === this.#end) this.#drained();
     }
     // A pending remainder is one incomplete frame that passed the oversize check.

@@ -9,6 +9,8 @@ export {
   MessageType,
   scanFrames,
   scanFramesJs,
+  scanFramesInto,
+  FrameScan,
   encodeFrame,
   encodeFrameInto,
   FrameDecoder,

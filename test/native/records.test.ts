@@ -28,6 +28,7 @@ import {
   OrdoNativeError,
   records_meta_words,
   records_record_words,
+  sealRecordsNative,
   type OrdoNativeErrorCode,
 } from "../../src/native";
 
@@ -218,23 +219,66 @@ describe("record buffers (native and TypeScript twin)", () => {
     }
   });
 
-  it("lends buffers that stay valid after the encoder grows and closes", () => {
-    const encoder = new RecordBatchEncoder({ engine: "native", initialBytes: 64 });
-    const small = { tauCommit: 5, txnId: new Uint8Array(16), tauStart: 1, body: Uint8Array.of(9) };
-    encoder.add(small.tauCommit, small.txnId, small.tauStart, small.body);
-    const first = encoder.encode();
-    const firstCopy = first.slice();
-    encoder.add(small.tauCommit, small.txnId, small.tauStart, small.body);
-    const again = encoder.encode();
-    assert.equal(again.buffer, first.buffer, "steady state reuses the lent block");
-    encoder.add(6, small.txnId, 2, new Uint8Array(10_000).fill(3));
-    const grown = encoder.encode();
-    assert.notEqual(grown.buffer, first.buffer);
-    assert.deepEqual(first, firstCopy, "the old block is still readable");
-    encoder.close();
-    encoder.close();
-    assert.equal(decodeRecords(grown, 0, new RecordIndex(2), "native").count, 1);
-    assert.throws(() => encoder.add(1, small.txnId, 0, small.body), /closed/);
+  it("returns views that stay valid until the next encode, also across growth and close", () => {
+    for (const engine of ["native", "js"] as const) {
+      const encoder = new RecordBatchEncoder({ engine, initialBytes: 64 });
+      const small = { txnId: new Uint8Array(16).fill(7), body: Uint8Array.of(9) };
+      encoder.add(5, small.txnId, 1, small.body);
+      const first = encoder.encode();
+      const firstCopy = first.slice();
+      encoder.add(6, small.txnId, 2, Uint8Array.of(1, 2, 3));
+      assert.deepEqual(first, firstCopy, `${engine}: adding after an encode leaves its bytes alone`);
+      const second = encoder.encode();
+      assert.notEqual(second.buffer, first.buffer);
+      encoder.add(7, small.txnId, 3, small.body);
+      const third = encoder.encode();
+      assert.equal(third.buffer, first.buffer, `${engine}: steady state alternates two buffers`);
+      encoder.add(8, small.txnId, 4, new Uint8Array(10_000).fill(3));
+      const grown = encoder.encode();
+      encoder.close();
+      encoder.close();
+      assert.equal(decodeRecords(grown, 0, new RecordIndex(2), engine).count, 1);
+      assert.equal(decodeRecords(third, 0, new RecordIndex(2), engine).count, 1);
+      assert.throws(() => encoder.add(9, small.txnId, 0, small.body), /closed/);
+    }
+  });
+
+  it("seals staged bytes only after checking them on the C++ side", () => {
+    const raw = nativeBindingUnchecked();
+    const good = encodeWith("js", [
+      { tauCommit: 5, txnId: new Uint8Array(16), tauStart: 1, body: Uint8Array.of(1, 2) },
+      { tauCommit: 9, txnId: new Uint8Array(16).fill(1), tauStart: 2, body: new Uint8Array(0) },
+    ]);
+    const unsealed = good.slice();
+    const dv = new DataView(unsealed.buffer);
+    dv.setUint32(4, 0, true);
+    dv.setUint32(8 + 39 + 4, 0, true);
+    const sealed = unsealed.slice();
+    raw.recordsSeal(sealed, sealed.length, 2);
+    assert.deepEqual(sealed, good);
+    const refused = (mutate: (b: Uint8Array, v: DataView) => void, length: number, count: number): void => {
+      const bytes = unsealed.slice();
+      mutate(bytes, new DataView(bytes.buffer));
+      const before = bytes.slice();
+      throwsNative(() => raw.recordsSeal(bytes, length, count), "malformed");
+      assert.deepEqual(bytes, before, "a refused batch changes nothing");
+    };
+    const none = (): void => undefined;
+    refused(none, unsealed.length, 1);
+    refused(none, unsealed.length, 3);
+    refused(none, unsealed.length - 1, 2);
+    refused((_b, v) => v.setUint32(0, 0xffffffff, true), unsealed.length, 2);
+    refused((_b, v) => v.setUint32(0, 36, true), unsealed.length, 2);
+    refused((b) => (b[8] = 2), unsealed.length, 2);
+    refused((_b, v) => v.setUint32(8 + 33, 3, true), unsealed.length, 2);
+    refused((_b, v) => v.setUint32(8 + 1, 0, true), unsealed.length, 2);
+    refused((_b, v) => v.setUint32(8 + 25 + 4, 0x200000, true), unsealed.length, 2);
+    throwsNative(() => raw.recordsSeal(unsealed, unsealed.length + 1, 2), "out_of_range");
+    throwsNative(() => raw.recordsSeal(unsealed, 0, -1), "out_of_range");
+    throwsNative(() => raw.recordsSeal([] as unknown as Uint8Array, 0, 0), "invalid_argument");
+    raw.recordsSeal(new Uint8Array(0), 0, 0);
+    assert.throws(() => sealRecordsNative(unsealed, unsealed.length + 1, 2), RangeError);
+    assert.throws(() => sealRecordsNative(unsealed, 0, 0.5), RangeError);
   });
 
   it("checks arguments in the wrapper before the native call", () => {

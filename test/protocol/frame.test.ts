@@ -14,9 +14,12 @@ import {
   frame_payload_bytes_max,
   MessageType,
   protocol_version,
+  FrameScan,
   scanFrames,
+  scanFramesInto,
   scanFramesJs,
   type Engine,
+  type ScanResult,
   type FrameErrorCode,
 } from "../../src/protocol/frame";
 import { crc32cJs } from "../../src/protocol/crc32c";
@@ -351,6 +354,99 @@ describe("frame", () => {
         ),
         { numRuns: 500 },
       );
+    });
+    /** scanFramesInto run to the end of `buf` through a FrameScan of `capacity`, as a ScanResult. */
+    function scanInto(buf: Uint8Array, max: number, scan: FrameScan, engine: Engine): ScanResult {
+      const result: ScanResult = { frames: [], consumed: 0, error: null };
+      let base = 0;
+      for (;;) {
+        scanFramesInto(buf.subarray(base), max, scan, engine);
+        for (let i = 0; i < scan.count; i++) {
+          result.frames.push({
+            type: scan.type(i),
+            payloadOffset: base + scan.payloadOffset(i),
+            payloadLength: scan.payloadLength(i),
+          });
+        }
+        base += scan.consumed;
+        if (!scan.outputFull) break;
+        assert.equal(scan.count, scan.capacity, "output full only when the scan is full");
+      }
+      result.consumed = base;
+      const code = scan.error;
+      if (code !== null) result.error = { code, offset: base };
+      return result;
+    }
+
+    it("scanFramesInto: same words on both engines, and the frames of scanFramesJs", () => {
+      const streamArb = fc.oneof(
+        fc.tuple(framesArb, corruptionArb).map(([frames, c]) => corrupt(frames, c)),
+        fc
+          .array(
+            fc.oneof(
+              fc.uint8Array({ maxLength: 40 }),
+              frameArb.map((f) => encodeFrame(f.type, f.payload)),
+            ),
+            { maxLength: 8 },
+          )
+          .map(concat),
+      );
+      fc.assert(
+        fc.property(streamArb, maxArb, fc.integer({ min: 1, max: 6 }), (buf, max, capacity) => {
+          const native = new FrameScan(capacity);
+          const js = new FrameScan(capacity);
+          scanFramesInto(buf, max, native, "native");
+          scanFramesInto(buf, max, js, "js");
+          assert.deepEqual(native.words, js.words);
+          const expected = scanFramesJs(buf, max);
+          assert.deepEqual(scanInto(buf, max, native, "native"), expected);
+          assert.deepEqual(scanInto(buf, max, js, "js"), expected);
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    it("scanFramesInto reuses its FrameScan and checks its arguments", () => {
+      const buf = concat([
+        encodeFrame(MessageType.CommitRequest, Uint8Array.of(1, 2)),
+        Uint8Array.of(1),
+      ]);
+      for (const engine of engines) {
+        const scan = new FrameScan(2);
+        assert.equal(scanFramesInto(buf, frame_payload_bytes_max, scan, engine), scan);
+        assert.equal(scan.count, 1);
+        assert.equal(scan.type(0), MessageType.CommitRequest);
+        assert.equal(scan.payloadOffset(0), frame_header_bytes);
+        assert.equal(scan.payloadLength(0), 2);
+        assert.equal(scan.consumed, frame_header_bytes + 2);
+        assert.equal(scan.error, null);
+        assert.equal(scan.outputFull, false);
+        assert.throws(() => scan.type(1), RangeError);
+        scanFramesInto(new Uint8Array(0), 0, scan, engine);
+        assert.equal(scan.count, 0);
+        assert.throws(() => scan.type(0), RangeError);
+        assert.throws(
+          () => scanFramesInto([] as unknown as Uint8Array, 0, scan, engine),
+          TypeError,
+        );
+        assert.throws(() => scanFramesInto(buf, -1, scan, engine), RangeError);
+        assert.throws(() => scanFramesInto(buf, 0, {} as FrameScan, engine), TypeError);
+      }
+      for (const engine of engines) {
+        // More frames in one push than the decoder's FrameScan holds.
+        const many = concat(
+          Array.from({ length: 5000 }, (_, i) =>
+            encodeFrame(MessageType.CommitRequest, Uint8Array.of(i & 0xff)),
+          ),
+        );
+        const decoded = new FrameDecoder({ engine }).push(concat([many, many.subarray(0, 7)]));
+        assert.equal(decoded.error, null);
+        assert.equal(decoded.frames.length, 5000);
+        assert.deepEqual(decoded.frames[4999].payload, Uint8Array.of(4999 & 0xff));
+      }
+      assert.throws(() => new FrameScan(0), RangeError);
+      assert.throws(() => new FrameScan(65537), RangeError);
+      assert.throws(() => scanFramesInto(buf, 0, new FrameScan(), "wasm" as Engine), TypeError);
     });
   });
 
