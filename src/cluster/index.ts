@@ -17,6 +17,7 @@ import {
   startQp,
   stopQp,
   type QpSettings,
+  waitUntilLive,
 } from "./postgres";
 import { sidecarPid, startSidecar, stopSidecar } from "./sidecar-process";
 import { freePort, mkdirForPg, portIsFree } from "./system";
@@ -140,6 +141,7 @@ export async function up(options: UpOptions): Promise<ClusterStatus> {
         startQp(qp);
       }
       await installExtension(port);
+      if (options.replication !== false) await waitUntilLive(port);
     }
   } catch (err) {
     await down({ dir: layout.dir });

@@ -112,3 +112,28 @@ export async function installExtension(port: number): Promise<void> {
     await client.end();
   }
 }
+
+export const qp_live_timeout_ms = 30_000;
+
+/**
+ * Waits until the QP serves transactions: with replication on, a QP refuses
+ * them (40001 OC002) until its applier has subscribed and holds a lease.
+ */
+export async function waitUntilLive(port: number): Promise<void> {
+  const deadline = Date.now() + qp_live_timeout_ms;
+  const client = new Client({ connectionString: qpUrl(port) });
+  await client.connect();
+  try {
+    for (;;) {
+      try {
+        await client.query("SELECT 1");
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== "40001" || Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  } finally {
+    await client.end();
+  }
+}
