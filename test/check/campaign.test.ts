@@ -253,6 +253,24 @@ describe("fault campaigns against a real cluster", function () {
     assert.ok(result.groups[0]!.durability!.acknowledged > 0);
   });
 
+  it("append, whole-host crashes: replay from the journals loses no acknowledged append", async () => {
+    const result = await runCampaign({
+      dir,
+      durationMs: 8000,
+      clients: 4,
+      workload: "append",
+      faults: "kill-host",
+      faultIntervalMs: 3000,
+      seed: 11,
+      log,
+    });
+    assertValid(result);
+    assert.equal(result.startedCluster, false);
+    assert.ok(result.faults.length >= 1, "at least one fault injected");
+    assert.ok(result.faults.every((f) => f.kind === "kill-host" && f.error === undefined));
+    assert.ok(result.groups[0]!.durability!.acknowledged > 0);
+  });
+
   it("bank, stall-journal: every read sees the total, and the final total holds", async () => {
     const result = await runCampaign({
       dir,

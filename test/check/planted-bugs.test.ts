@@ -200,6 +200,22 @@ describe("planted bugs: a short campaign catches each one", function () {
     assertCaught(result);
   });
 
+  it("journal-acks-before-fsync: a whole-host crash loses acknowledged appends", async () => {
+    const result = await campaign({
+      qps: 2,
+      clients: 8,
+      durationMs: 12000,
+      workload: "append",
+      faults: "kill-host",
+      faultIntervalMs: 2000,
+      opTimeoutMs: 3000,
+      readyTimeoutMs: 15000,
+      plantedBugs: ["journal-acks-before-fsync"],
+    });
+    assert.ok(result.faults.length > 0, "a whole-host crash was injected");
+    assert.ok(lostAppends(result) > 0, "acknowledged appends were lost");
+  });
+
   it("skip-visible-wait: strong SI (real-time order) is broken across QPs", async () => {
     const result = await campaign({
       qps: 2,

@@ -9,6 +9,10 @@
  *   kill-qp        SIGKILL one QP's postmaster and its backends (a crash of
  *                  the whole instance), then start it again; PostgreSQL runs
  *                  crash recovery
+ *   kill-host      SIGKILL the sidecar and every QP at once (the one host
+ *                  losing power): QPs run with synchronous_commit = off, so
+ *                  what they had not flushed comes back only by replay from
+ *                  the journals (DESIGN §4)
  *
  * `runFaultSchedule` injects one fault every interval (with seeded jitter and
  * choice) until stopped. Launcher code: it signals and starts processes.
@@ -23,7 +27,7 @@ import { sidecarPid, startSidecar, stopSidecar } from "../../cluster/sidecar-pro
 import { processAlive } from "../../cluster/system";
 import type { Random } from "./random";
 
-export const fault_kinds = ["kill-sidecar", "stall-journal", "kill-qp"] as const;
+export const fault_kinds = ["kill-sidecar", "stall-journal", "kill-qp", "kill-host"] as const;
 export type FaultKind = (typeof fault_kinds)[number];
 export type FaultMode = "none" | FaultKind | "all";
 export const fault_modes: readonly FaultMode[] = ["none", ...fault_kinds, "all"];
@@ -164,7 +168,21 @@ export class ClusterFaults {
     const event: FaultEvent = { kind, atMs, target: "", downMs };
     const began = Date.now();
     try {
-      if (kind === "kill-qp") {
+      if (kind === "kill-host") {
+        event.target = "sidecar and every QP";
+        const pids: number[] = [];
+        const sidecar = sidecarPid(this.layout.sidecarPidFile);
+        if (sidecar !== null) pids.push(sidecar);
+        for (let index = 0; index < this.qpCount(); index++) {
+          const pid = qpPid(this.layout.qp(index));
+          if (pid !== null) pids.push(pid, ...childPids(pid));
+        }
+        for (const pid of pids) signal(pid, "SIGKILL");
+        await waitGone(pids);
+        await sleepMs(downMs);
+        await this.startSidecar();
+        for (let index = 0; index < this.qpCount(); index++) await this.startQp(index);
+      } else if (kind === "kill-qp") {
         const index = this.random.int(0, this.qpCount() - 1);
         const pid = qpPid(this.layout.qp(index));
         event.target = `qp${index} (pid ${pid ?? "none"})`;
