@@ -34,6 +34,7 @@ import {
 } from "./client";
 import { checkDurability } from "./durability";
 import { ClusterFaults, runFaultSchedule, type FaultEvent } from "./faults";
+import { sqlStateOf } from "./outcome";
 import { seededRandom, type Random } from "./random";
 import { HistoryRecorder } from "./recorder";
 import type { CampaignOptions, CampaignResult, GroupResult, TxnCounts } from "./types";
@@ -169,35 +170,57 @@ async function waitTableVisible(urls: readonly string[], table: string): Promise
 
 /** Creates the append table; returns the first key not used by earlier runs. */
 async function setupAppend(url: string, create: boolean): Promise<number> {
-  return withClient(url, async (c) => {
-    if (create) {
-      await c.query(
-        `CREATE TABLE IF NOT EXISTS ${append_table} (k int PRIMARY KEY, v text NOT NULL DEFAULT '')`,
+  return withClient(url, (c) =>
+    retryingSetup(async () => {
+      if (create) {
+        await c.query(
+          `CREATE TABLE IF NOT EXISTS ${append_table} (k int PRIMARY KEY, v text NOT NULL DEFAULT '')`,
+        );
+      }
+      const { rows } = await c.query(
+        `SELECT coalesce(max(k), -1) + 1 AS base FROM ${append_table}`,
       );
+      return Number(rows[0]!.base);
+    }),
+  );
+}
+
+/** The retries a set-up step gets on 40001 (e.g. OC001 right after its own DDL). */
+const setup_retries_max = 50;
+const setup_retry_ms = 50;
+
+/** Runs a set-up step again on SQLSTATE 40001, as any client must. */
+async function retryingSetup<T>(step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (sqlStateOf(err) !== "40001" || attempt >= setup_retries_max) throw err;
+      await sleepFor(setup_retry_ms);
     }
-    const { rows } = await c.query(`SELECT coalesce(max(k), -1) + 1 AS base FROM ${append_table}`);
-    return Number(rows[0]!.base);
-  });
+  }
 }
 
 /** Creates and fills the bank table once; returns its account ids. */
 async function setupBank(url: string, create: boolean, accounts: number): Promise<number[]> {
-  return withClient(url, async (c) => {
-    if (create) {
-      await c.query(
-        `CREATE TABLE IF NOT EXISTS ${bank_table} (id int PRIMARY KEY, balance bigint)`,
-      );
-      const { rows } = await c.query(`SELECT count(*)::int AS n FROM ${bank_table}`);
-      if (Number(rows[0]!.n) === 0) {
-        await c.query(`INSERT INTO ${bank_table} SELECT g, $2 FROM generate_series(0, $1 - 1) g`, [
-          accounts,
-          bank_balance_initial,
-        ]);
+  return withClient(url, (c) =>
+    retryingSetup(async () => {
+      if (create) {
+        await c.query(
+          `CREATE TABLE IF NOT EXISTS ${bank_table} (id int PRIMARY KEY, balance bigint)`,
+        );
+        const { rows } = await c.query(`SELECT count(*)::int AS n FROM ${bank_table}`);
+        if (Number(rows[0]!.n) === 0) {
+          await c.query(
+            `INSERT INTO ${bank_table} SELECT g, $2 FROM generate_series(0, $1 - 1) g`,
+            [accounts, bank_balance_initial],
+          );
+        }
       }
-    }
-    const { rows } = await c.query(`SELECT id FROM ${bank_table} ORDER BY id`);
-    return rows.map((r) => Number(r.id));
-  });
+      const { rows } = await c.query(`SELECT id FROM ${bank_table} ORDER BY id`);
+      return rows.map((r) => Number(r.id));
+    }),
+  );
 }
 
 /** Retries `fn` (a read-only transaction) until it commits, recording every attempt. */
