@@ -12,7 +12,17 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { FrameErrorCode, ScanResult, ScannedFrame } from "../protocol/frame";
+import type { ScanResult, ScannedFrame } from "../protocol/frame";
+import {
+  frame_scan_error_codes,
+  scan_frame_words,
+  scan_meta_consumed,
+  scan_meta_count,
+  scan_meta_error,
+  scan_meta_output_full,
+  scan_meta_words,
+  scan_window_bytes_max,
+} from "../protocol/frame-scan-layout";
 import {
   checkCrossbarOptions,
   checkTau,
@@ -80,29 +90,8 @@ const frame_payload_bytes_max = 16 * 1024 * 1024;
 const frame_header_bytes = 12;
 const u32_max = 0xffffffff;
 
-/** Layout of the scanFrames output array (native/bind_frame.cc). */
-const scan_meta_words = 4;
-const scan_meta_frame_count = 0;
-const scan_meta_consumed = 1;
-const scan_meta_error = 2;
-const scan_meta_output_full = 3;
-const scan_frame_words = 3;
 /** Frames reported per native call; more frames mean another call on the rest. */
 const scan_batch_frames_max = 4096;
-/**
- * Bytes handed to one native scan: offsets come back as u32. Far above any
- * frame (frame_header_bytes + frame_payload_bytes_max), so every window that
- * is not the last holds at least one whole frame and the loop advances.
- */
-const scan_window_bytes_max = 1024 * 1024 * 1024;
-
-const native_error_codes: readonly (FrameErrorCode | null)[] = [
-  null,
-  "oversize",
-  "unsupported_version",
-  "malformed",
-  "checksum",
-];
 
 /** Where the built addon lies relative to this file (compiled to dist/ or run from src/). */
 const addon_candidates = [
@@ -204,7 +193,7 @@ export function scanFramesNative(buf: Uint8Array, payloadBytesMax: number): Scan
     const window = base === 0 && windowEnd === buf.length ? buf : buf.subarray(base, windowEnd);
     const count = addon.scanFrames(window, payloadBytesMax, out);
     const consumed = out[scan_meta_consumed];
-    assertNative(count === out[scan_meta_frame_count], "frame count disagrees");
+    assertNative(count === out[scan_meta_count], "frame count disagrees");
     assertNative(consumed <= window.length, "consumed past the buffer");
     for (let i = 0; i < count; i++) {
       const at = scan_meta_words + i * scan_frame_words;
@@ -215,7 +204,7 @@ export function scanFramesNative(buf: Uint8Array, payloadBytesMax: number): Scan
       });
     }
     const errorIndex = out[scan_meta_error];
-    const code = native_error_codes[errorIndex];
+    const code = frame_scan_error_codes[errorIndex];
     assertNative(code !== undefined, `unknown scan error ${errorIndex}`);
     if (code !== null) {
       return { frames, consumed: base + consumed, error: { code, offset: base + consumed } };
@@ -244,7 +233,7 @@ export function scanFramesIntoNative(buf: Uint8Array, payloadBytesMax: number, w
   }
   if (buf.length > u32_max) throw new RangeError("buf is longer than one scan may cover");
   const count = requireBinding().scanFrames(buf, payloadBytesMax, words);
-  assertNative(count === words[scan_meta_frame_count], "frame count disagrees");
+  assertNative(count === words[scan_meta_count], "frame count disagrees");
   assertNative(words[scan_meta_consumed] <= buf.length, "consumed past the buffer");
   return count;
 }

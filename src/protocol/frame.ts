@@ -14,6 +14,16 @@
  */
 import { nativeAvailable, scanFramesIntoNative, scanFramesNative } from "../native";
 import { crc32c, crc32cRange } from "./crc32c";
+import {
+  frame_scan_error_codes,
+  scan_frame_words,
+  scan_meta_consumed,
+  scan_meta_count,
+  scan_meta_error,
+  scan_meta_output_full,
+  scan_meta_words,
+  scan_window_bytes_max,
+} from "./frame-scan-layout";
 
 export const frame_header_bytes = 12;
 export const frame_payload_bytes_max = 16 * 1024 * 1024;
@@ -135,26 +145,6 @@ export function scanFrames(buf: Uint8Array, payloadBytesMax: number, engine?: En
 export const frame_scan_capacity_default = 4096;
 /** The most frames one scan reports (the native scanner's bound per call). */
 export const frame_scan_capacity_max = 65536;
-/** Layout of FrameScan.words, the one the native scanner writes (native/bind_frame.cc). */
-const scan_meta_words = 4;
-const scan_meta_count = 0;
-const scan_meta_consumed = 1;
-const scan_meta_error = 2;
-const scan_meta_output_full = 3;
-const scan_frame_words = 3;
-/**
- * Bytes one scanFramesInto looks at: offsets travel as u32. Far above any
- * frame, so a window that is not the whole buffer holds a whole frame.
- */
-const scan_window_bytes_max = 1024 * 1024 * 1024;
-/** FrameScan error index -> code; the values of native FrameError. */
-const frame_scan_error_codes: readonly (FrameErrorCode | null)[] = [
-  null,
-  "oversize",
-  "unsupported_version",
-  "malformed",
-  "checksum",
-];
 
 /**
  * The frames of one scan, reused across scans so that steady state allocates
