@@ -105,6 +105,10 @@ typedef struct PlanEntry {
 } PlanEntry;
 
 static pgsocket sock = PGINVALID_SOCKET;
+/* Latch, postmaster death and sock, made once per connection (not an epoll set per wait). */
+static WaitEventSet *wait_set = NULL;
+static int wait_sock_pos = -1;
+static int wait_sock_events = 0;
 static uint8 *in_buf = NULL;
 static size_t in_len = 0;
 static size_t in_cap = 0;
@@ -163,6 +167,9 @@ static void set_failed(int64 tau, const char *text) {
 /* ---- the sidecar connection ---- */
 
 static void disconnect(void) {
+  if (wait_set != NULL) FreeWaitEventSet(wait_set);
+  wait_set = NULL;
+  wait_sock_pos = -1;
   if (sock != PGINVALID_SOCKET) close(sock);
   sock = PGINVALID_SOCKET;
   in_len = 0;
@@ -188,7 +195,24 @@ static bool connect_sidecar(void) {
   sock = fd;
   in_len = 0;
   resetStringInfo(&out_buf);
+  wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+  AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+  AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+  wait_sock_events = WL_SOCKET_READABLE;
+  wait_sock_pos = AddWaitEventToSet(wait_set, wait_sock_events, fd, NULL, NULL);
   return true;
+}
+
+/* Waits for the latch or `events` on the socket, at most timeout_ms; returns what happened. */
+static int wait_latch_or_sock(int events, long timeout_ms) {
+  WaitEvent event;
+  Assert(wait_set != NULL);
+  if (events != wait_sock_events) {
+    ModifyWaitEvent(wait_set, wait_sock_pos, events, NULL);
+    wait_sock_events = events;
+  }
+  if (WaitEventSetWait(wait_set, timeout_ms, &event, 1, PG_WAIT_EXTENSION) != 1) return 0;
+  return event.events;
 }
 
 /* Sends what it can of out_buf; false when the connection is lost. */
@@ -231,15 +255,18 @@ static void queue_applied(int64 tau) {
   reported_at = GetCurrentTimestamp();
 }
 
-/* APPLIED when applied_tau changed: at once if force, else at most every report interval. */
-static bool maybe_report(bool force) {
+/*
+ * Queues APPLIED when applied_tau changed: if force, else at most every
+ * report interval. The caller flushes (once per batch of frames, and before
+ * waiting for a turn).
+ */
+static void maybe_report(bool force) {
   int64 tau = replication_applied_tau();
-  if (tau == reported_tau) return true;
+  if (tau == reported_tau) return;
   if (!force && !TimestampDifferenceExceeds(reported_at, GetCurrentTimestamp(),
                                             applier_report_interval_ms))
-    return true;
+    return;
   queue_applied(tau);
-  return flush_out();
 }
 
 /* Reads what the socket has; false on end of stream or error. */
@@ -982,6 +1009,12 @@ static TurnResult take_turn(TransactionId xid, int64 tau) {
     int procno = -1;
     OrdoTurnSlot seen;
     int i;
+    /*
+     * The backend moves applied_tau to tau when its turn commits, before it
+     * marks the slot DONE; by the time we look again it may have started its
+     * next transaction and reused the slot. Either way the commit is here.
+     */
+    if (replication_applied_tau() >= tau) return TURN_DONE;
     memset(&seen, 0, sizeof seen);
     SpinLockAcquire(&replication_shared->mutex);
     for (i = 0; i < replication_shared->nslots; i++) {
@@ -1019,6 +1052,9 @@ static TurnResult take_turn(TransactionId xid, int64 tau) {
       default:
         break;
     }
+    /* What is applied so far leaves before we wait: WAIT_VISIBLEs may be waiting on it. */
+    maybe_report(true);
+    (void)flush_out(); /* a lost connection shows in the main loop */
     if (!backend_alive(procno, seen.pid)) {
       SpinLockAcquire(&replication_shared->mutex);
       if (TransactionIdEquals(replication_shared->slots[procno].xid, xid))
@@ -1099,8 +1135,8 @@ static FramesResult handle_frames(void) {
         break;
     }
     at += frame_bytes;
-    /* A backend's WAIT_VISIBLE may wait on any record (its own or another QP's): report at once. */
-    if (result == FRAMES_OK && !maybe_report(m.type == WIRE_RECORD)) result = FRAMES_LOST;
+    /* A backend's WAIT_VISIBLE may wait on any record (its own or another QP's): report it. */
+    if (result == FRAMES_OK) maybe_report(m.type == WIRE_RECORD);
   }
   if (at > 0) {
     memmove(in_buf, in_buf + at, in_len - at);
@@ -1121,7 +1157,8 @@ static bool follow(void) {
   wire_encode_subscribe_all(&buf, my_system_id, from_tau);
   queue_frame(&buf);
   reported_tau = -1;
-  if (!maybe_report(true)) return true;
+  maybe_report(true);
+  if (!flush_out()) return true;
   ereport(LOG, (errmsg("ordo applier: subscribed at \"%s\" from tau " INT64_FORMAT,
                        ordo_sidecar_socket, from_tau)));
   for (;;) {
@@ -1129,7 +1166,7 @@ static bool follow(void) {
     int rc;
     FramesResult fr;
     if (out_buf.len > 0) events |= WL_SOCKET_WRITEABLE;
-    rc = WaitLatchOrSocket(MyLatch, events, sock, applier_poll_ms, PG_WAIT_EXTENSION);
+    rc = wait_latch_or_sock(events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE), applier_poll_ms);
     if (rc & WL_LATCH_SET) {
       ResetLatch(MyLatch);
       CHECK_FOR_INTERRUPTS();
@@ -1142,7 +1179,8 @@ static bool follow(void) {
     fr = handle_frames();
     if (fr == FRAMES_FAILED) return false;
     if (fr == FRAMES_LOST) return true;
-    if (!maybe_report(true) || !flush_out()) return true;
+    maybe_report(true);
+    if (!flush_out()) return true;
   }
 }
 

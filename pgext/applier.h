@@ -4,7 +4,9 @@
  *
  * One OrdoReplicationShared lives in shared memory. Turn slots are indexed
  * by pgprocno and guarded by `mutex` together with the failure fields;
- * applied_tau and lease_until_us are atomics written only by the applier.
+ * lease_until_us is an atomic written only by the applier; applied_tau an
+ * atomic max written by the applier and, at the end of its turn, by the
+ * backend that holds the turn.
  */
 #ifndef ORDO_APPLIER_H
 #define ORDO_APPLIER_H

@@ -127,9 +127,11 @@ int64 replication_applied_tau(void) {
 }
 
 void replication_advance_applied(int64 tau) {
-  /* Only the applier writes it, so read-then-write is enough. */
-  if ((int64)pg_atomic_read_u64(&replication_shared->applied_tau) < tau)
-    pg_atomic_write_u64(&replication_shared->applied_tau, (uint64)tau);
+  /* The applier and, at the end of its turn, a committing backend write it: a max by CAS. */
+  uint64 seen = pg_atomic_read_u64(&replication_shared->applied_tau);
+  while ((int64)seen < tau &&
+         !pg_atomic_compare_exchange_u64(&replication_shared->applied_tau, &seen, (uint64)tau)) {
+  }
 }
 
 void replication_check_live(void) {
@@ -256,7 +258,22 @@ void replication_turn_wait(void) {
 
 void replication_turn_finish(bool committed) {
   OrdoTurnSlot *slot;
+  bool granted;
+  int64 tau;
   if (!ordo_replication || replication_shared == NULL || MyProc == NULL) return;
+  slot = my_slot();
+  SpinLockAcquire(&replication_shared->mutex);
+  granted = slot->state == ORDO_TURN_GRANTED;
+  tau = slot->tau;
+  SpinLockRelease(&replication_shared->mutex);
+  /*
+   * Our commit at tau is visible (XACT_EVENT_COMMIT runs after the procarray
+   * update) and, since the applier granted the turn, so is every commit
+   * before it: applied_tau moves now rather than when the applier wakes, so
+   * a transaction that starts next and sees this commit gets a tau_start at
+   * or above it (visibility.c) instead of a false conflict with it.
+   */
+  if (committed && granted) replication_advance_applied(tau);
   if (turn_origin_set_up) {
     turn_origin_set_up = false;
     replorigin_session_reset();
@@ -264,7 +281,6 @@ void replication_turn_finish(bool committed) {
     replorigin_session_origin_lsn = InvalidXLogRecPtr;
     replorigin_session_origin_timestamp = 0;
   }
-  slot = my_slot();
   SpinLockAcquire(&replication_shared->mutex);
   if (slot->state == ORDO_TURN_SENT || slot->state == ORDO_TURN_WAITING ||
       slot->state == ORDO_TURN_GRANTED)

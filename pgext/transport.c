@@ -7,7 +7,9 @@
  * caller may tell the client: a reply, "nothing was delivered" (safe to
  * report as not committed), or "unknown". A connection that saw any error is
  * closed, so a late reply can never be read as the answer to a later request.
- * All waits go through WaitLatchOrSocket so the backend stays interruptible.
+ * All waits watch the latch too, so the backend stays interruptible; they
+ * use one wait event set per connection (made when it opens), not a new
+ * epoll set per wait as WaitLatchOrSocket would.
  *
  * After a replicated commit the same connection carries WAIT_VISIBLE and
  * its VISIBLE (docs/replication.md section 6). That wait runs after the
@@ -37,6 +39,10 @@
 #define transport_problem_bytes 256
 
 static pgsocket sidecar_fd = PGINVALID_SOCKET;
+/* Latch, postmaster death and sidecar_fd; exists exactly while sidecar_fd is open. */
+static WaitEventSet *wait_set = NULL;
+static int wait_socket_pos = -1;
+static int wait_socket_events = 0;
 static char connected_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint64 next_request_id = 1;
 static uint8 *recv_buf = NULL;
@@ -58,6 +64,9 @@ void transport_init(void) {}
 uint64 transport_next_request_id(void) { return next_request_id++; }
 
 void transport_disconnect(void) {
+  if (wait_set != NULL) FreeWaitEventSet(wait_set);
+  wait_set = NULL;
+  wait_socket_pos = -1;
   if (sidecar_fd != PGINVALID_SOCKET) close(sidecar_fd);
   sidecar_fd = PGINVALID_SOCKET;
   recv_len = 0;
@@ -77,9 +86,15 @@ static bool wait_socket(int events, TimestampTz deadline, bool *cancelled) {
   for (;;) {
     long left = ms_left(deadline);
     int rc;
+    WaitEvent event;
     if (left <= 0) return false;
-    rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
-                           sidecar_fd, left, PG_WAIT_EXTENSION);
+    Assert(wait_set != NULL);
+    if (events != wait_socket_events) {
+      ModifyWaitEvent(wait_set, wait_socket_pos, events, NULL);
+      wait_socket_events = events;
+    }
+    rc = 0;
+    if (WaitEventSetWait(wait_set, left, &event, 1, PG_WAIT_EXTENSION) == 1) rc = event.events;
     if (rc & WL_LATCH_SET) {
       ResetLatch(MyLatch);
       if (QueryCancelPending && cancelled != NULL) {
@@ -141,6 +156,11 @@ static bool connect_sidecar(void) {
     return false;
   }
   sidecar_fd = fd;
+  wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+  AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+  AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+  wait_socket_events = WL_SOCKET_READABLE;
+  wait_socket_pos = AddWaitEventToSet(wait_set, wait_socket_events, fd, NULL, NULL);
   strlcpy(connected_path, ordo_sidecar_socket, sizeof connected_path);
   recv_len = 0;
   return true;

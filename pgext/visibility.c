@@ -6,8 +6,9 @@
  * {xid, INFLIGHT | COMMITTED, tau}. At PRE_COMMIT a transaction takes
  *   S = min(now_us - 1, transaction start - 1,
  *           over entries not visible in its snapshot:
- *             COMMITTED -> tau_commit - 1, INFLIGHT -> that entry's tau_start)
- * and registers itself INFLIGHT with tau = S under the same lock. Every ordo
+ *             COMMITTED -> tau_commit - 1,
+ *             INFLIGHT  -> the clock when it registered, minus 1)
+ * and registers itself INFLIGHT with tau = now_us - 1 under the same lock. Every ordo
  * commit with tau_commit <= S is then visible in the snapshot (argument in
  * docs/extension.md), so "conflict iff a key was written after tau_start" is
  * first-committer-wins for exactly what the transaction saw.
@@ -44,7 +45,7 @@ typedef enum VisibilityState { VIS_INFLIGHT = 1, VIS_COMMITTED = 2 } VisibilityS
 typedef struct VisibilityEntry {
   TransactionId xid;
   uint32 state;
-  int64 tau; /* INFLIGHT: its tau_start; COMMITTED: its tau_commit */
+  int64 tau; /* INFLIGHT: the clock when it registered - 1; COMMITTED: its tau_commit */
 } VisibilityEntry;
 
 typedef struct VisibilityRing {
@@ -152,20 +153,40 @@ int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_boun
                     errhint("Raise ordo.visibility_slots or end long-running transactions.")));
   }
   now_us = visibility_now_us();
-  start = Min(now_us, snapshot_bound_us) - 1;
-  /* After the applier's commits below it entered the table: read it before the scan. */
-  if (replication_enabled()) start = Min(start, replication_applied_tau());
+  /*
+   * With replication, applied_tau bounds S (read before the scan, after the
+   * applier's commits below it entered the table); the transaction's start
+   * is not needed and would only add false conflicts with commits stamped
+   * between BEGIN and the snapshot that the snapshot sees.
+   */
+  if (replication_enabled())
+    start = Min(now_us - 1, replication_applied_tau());
+  else
+    start = Min(now_us, snapshot_bound_us) - 1;
   for (i = 0; i < ring->used; i++) {
     VisibilityEntry *e = &ring->entries[i];
     int64 bound;
     if (TransactionIdEquals(e->xid, xid) || visible_in(e->xid, snapshot)) continue;
+    /*
+     * With replication an INFLIGHT entry bounds nothing: it has no verdict
+     * yet, so its turn has not come and applied_tau (read above, under this
+     * lock) is below its tau_commit. A commit stuck in a stalled journal
+     * then does not hold back every other transaction's tau_start.
+     */
+    if (e->state == VIS_INFLIGHT && replication_enabled()) continue;
     bound = e->state == VIS_COMMITTED ? e->tau - 1 : e->tau;
     if (bound < start) start = bound;
   }
   Assert(find_entry(xid) < 0);
   ring->entries[ring->used].xid = xid;
   ring->entries[ring->used].state = VIS_INFLIGHT;
-  ring->entries[ring->used].tau = start;
+  /*
+   * The sidecar stamps our commit after this (at or above its clock then), so
+   * now_us - 1 bounds it from below. Using our tau_start instead would chain:
+   * each transaction's S would be at most the S of one still in flight, and
+   * under steady load S would stop moving and every write would conflict.
+   */
+  ring->entries[ring->used].tau = now_us - 1;
   ring->used++;
   ring->inserts++;
   i = ring->used;

@@ -104,29 +104,22 @@ export function qpUrl(port: number, database = "postgres"): string {
 
 /** CREATE EXTENSION ordo in the QP's default database (idempotent). */
 export async function installExtension(port: number): Promise<void> {
-  const client = new Client({ connectionString: qpUrl(port) });
-  await client.connect();
-  try {
-    await client.query("CREATE EXTENSION IF NOT EXISTS ordo");
-  } finally {
-    await client.end();
-  }
+  // On a restarted QP the extension exists and guards every statement: it
+  // refuses them (40001 OC002) until the applier holds a lease again.
+  await queryWhileCatchingUp(port, "CREATE EXTENSION IF NOT EXISTS ordo");
 }
 
 export const qp_live_timeout_ms = 30_000;
 
-/**
- * Waits until the QP serves transactions: with replication on, a QP refuses
- * them (40001 OC002) until its applier has subscribed and holds a lease.
- */
-export async function waitUntilLive(port: number): Promise<void> {
+/** Runs sql, retrying 40001 (a QP catching up, OC002) for up to qp_live_timeout_ms. */
+async function queryWhileCatchingUp(port: number, sql: string): Promise<void> {
   const deadline = Date.now() + qp_live_timeout_ms;
   const client = new Client({ connectionString: qpUrl(port) });
   await client.connect();
   try {
     for (;;) {
       try {
-        await client.query("SELECT 1");
+        await client.query(sql);
         return;
       } catch (err) {
         if ((err as { code?: string }).code !== "40001" || Date.now() > deadline) throw err;
@@ -136,4 +129,12 @@ export async function waitUntilLive(port: number): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Waits until the QP serves transactions: with replication on, a QP refuses
+ * them (40001 OC002) until its applier has subscribed and holds a lease.
+ */
+export async function waitUntilLive(port: number): Promise<void> {
+  await queryWhileCatchingUp(port, "SELECT 1");
 }

@@ -32,6 +32,7 @@ import {
   MessageType,
   ProtocolError,
   decodeMessage,
+  Verdict,
 } from "../protocol";
 import type { Applied, FrameErrorCode, Message, Subscribe, WaitVisible } from "../protocol";
 import type { Logger } from "./log";
@@ -138,6 +139,11 @@ async function clearStaleSocket(socketPath: string): Promise<void> {
   fs.unlinkSync(socketPath);
 }
 
+/** The QP a commit came from: the system identifier in its txn_id's first 8 bytes (LE). */
+function qpIdOf(txnId: Uint8Array): bigint {
+  return new DataView(txnId.buffer, txnId.byteOffset, txnId.byteLength).getBigUint64(0, true);
+}
+
 /** One client connection: its decoder, its in-flight count, its fate. */
 class Connection implements SubscriberLink {
   readonly id: number;
@@ -148,6 +154,10 @@ class Connection implements SubscriberLink {
   #closing = false;
   /** Sent SUBSCRIBE: from then on only APPLIED and PING are accepted. */
   #subscribed = false;
+  /** Writes are corked until the next turn of the event loop (#output). */
+  #corked = false;
+  /** The last commit approved on this connection: its tau and its QP (txn_id's system id). */
+  #lastCommit: { tau: number; qpId: bigint } | null = null;
 
   constructor(id: number, socket: net.Socket, server: SidecarServer, payloadBytesMax: number) {
     this.id = id;
@@ -172,7 +182,24 @@ class Connection implements SubscriberLink {
 
   write(frame: Uint8Array): void {
     if (this.closed) return;
-    this.#socket.write(frame);
+    this.#output(frame);
+  }
+
+  /**
+   * Writes through a cork released on the next turn of the event loop, so
+   * the frames one turn produces for this connection (a RECORD and its
+   * WATERMARK, the replies of one group commit) leave in one system call.
+   */
+  #output(bytes: Uint8Array): void {
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      setImmediate(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
+    }
+    this.#socket.write(bytes);
   }
 
   onDrain(callback: () => void): void {
@@ -235,7 +262,7 @@ class Connection implements SubscriberLink {
 
   send(message: Message): void {
     if (this.#closing || this.#socket.destroyed) return;
-    this.#socket.write(encodeMessage(message));
+    this.#output(encodeMessage(message));
   }
 
   /** Ends the connection after what was written is flushed; destroys it if the peer lingers. */
@@ -271,7 +298,12 @@ class Connection implements SubscriberLink {
         this.#inFlight += 1;
         if (this.#inFlight >= this.#server.maxInFlightPerConnection) this.#socket.pause();
         void this.#server.sidecar.commit(message).then(
-          (reply) => this.#settle(reply),
+          (reply) => {
+            if (reply.type === MessageType.CommitReply && reply.verdict === Verdict.Committed) {
+              this.#lastCommit = { tau: reply.tauCommit, qpId: qpIdOf(message.txnId) };
+            }
+            this.#settle(reply);
+          },
           (error: unknown) => {
             this.#server.logger.log("error", "commit_failed", { connection: this.id, error });
             this.#settle({
@@ -318,7 +350,10 @@ class Connection implements SubscriberLink {
         if (!this.#subscribed) throw new Error("APPLIED before SUBSCRIBE");
         replication.applied(this, message);
       } else {
-        replication.waitVisible(message, (reply) => this.send(reply));
+        // The backend sends WAIT_VISIBLE C after its local commit of C, made
+        // in its turn: its own QP has applied everything up to C.
+        const own = this.#lastCommit?.tau === message.tau ? this.#lastCommit.qpId : undefined;
+        replication.waitVisible(message, (reply) => this.send(reply), own);
       }
     } catch (error) {
       this.reject("malformed", (error as Error).message);

@@ -15,9 +15,12 @@
  *   passed: until then it may be running transactions that believe they see
  *   every acknowledged commit (invariant 6). With none counting, the answer
  *   is immediate.
- * - A heartbeat (every `heartbeat_interval_us`, default 1 ms, while there are
+ * - A heartbeat (every `heartbeat_interval_us`, default 10 ms, while there are
  *   subscriptions) raises idle journals' watermarks to the clock, renews the
- *   leases of live subscriptions and re-checks waiting WAIT_VISIBLEs.
+ *   leases of live subscriptions and re-checks waiting WAIT_VISIBLEs. Records
+ *   do not wait for it: a durable group raises every idle journal at once
+ *   (the on-demand heartbeat of `JournalSet`), so the heartbeat only keeps
+ *   leases fresh and idle QPs' applied_tau moving.
  *
  * Sans-I/O: the tau clock, the monotonic clock and timers are injected.
  */
@@ -32,7 +35,7 @@ import type { Logger } from "./log";
 
 export const lease_us_default = 2_000_000;
 export const fence_after_us_default = 2_000_000;
-export const heartbeat_interval_us_default = 1_000;
+export const heartbeat_interval_us_default = 10_000;
 
 /** A connection that subscribed: the sink its frames go to. */
 export type SubscriberLink = SubscriberSink;
@@ -190,8 +193,19 @@ export class Replication {
     this.#answer();
   }
 
-  /** WAIT_VISIBLE: `reply` gets VISIBLE once every counting QP applied tau. */
-  waitVisible(message: WaitVisible, reply: (message: Visible) => void): void {
+  /**
+   * WAIT_VISIBLE: `reply` gets VISIBLE once every counting QP applied tau.
+   * `ownQp`: the QP whose backend asks, after committing tau in its turn —
+   * that QP has applied tau, whether or not its applier said so yet.
+   */
+  waitVisible(message: WaitVisible, reply: (message: Visible) => void, ownQp?: bigint): void {
+    if (ownQp !== undefined) {
+      for (const member of this.#members.values()) {
+        if (member.qpId === ownQp && member.connected && message.tau > member.applied) {
+          member.applied = message.tau;
+        }
+      }
+    }
     this.#waiters.push({
       tau: message.tau,
       requestId: message.requestId,

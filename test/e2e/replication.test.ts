@@ -123,6 +123,28 @@ describe("replication across QPs (e2e)", function () {
     }
   });
 
+  it("lets a transaction write a row whose last commit its snapshot sees, though it began before it", async function () {
+    // tau_start follows what the snapshot saw, not when BEGIN ran: a commit
+    // stamped between BEGIN and the first query is no conflict.
+    await a.query("INSERT INTO kv VALUES (2000, 'start')");
+    const a2 = await cluster.client(0);
+    try {
+      for (const [writer, label] of [
+        [a2, "same QP"],
+        [b, "other QP"],
+      ] as const) {
+        await a.query("BEGIN");
+        await writer.query("UPDATE kv SET v = $1 WHERE k = 2000", [`by ${label}`]);
+        await a.query("UPDATE kv SET v = v || ' then a' WHERE k = 2000");
+        await a.query("COMMIT");
+        const { rows } = await c.query("SELECT v FROM kv WHERE k = 2000");
+        assert.equal(rows[0].v, `by ${label} then a`, label);
+      }
+    } finally {
+      await a2.end();
+    }
+  });
+
   it("refuses a write to a table whose schema changed after the snapshot (OC001)", async function () {
     await a.query("CREATE TABLE evolving (id int PRIMARY KEY, v int)");
     await a.query("INSERT INTO evolving VALUES (1, 1)");

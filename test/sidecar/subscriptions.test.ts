@@ -2,8 +2,9 @@
  * Tests for src/sidecar/subscriptions.ts through a sidecar on a real Unix
  * socket: WAIT_VISIBLE is answered at once with no QP subscribed, only after
  * the subscribed QP's APPLIED reaches tau, and — for a QP that disconnected —
- * only after the last lease sent to it has passed. A subscription may send
- * only APPLIED and PING.
+ * only after the last lease sent to it has passed; the asking backend's own
+ * QP counts as having applied the commit it just made. A subscription may
+ * send only APPLIED and PING.
  */
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -95,6 +96,36 @@ describe("sidecar subscriptions and WAIT_VISIBLE", function () {
     qp.applied(tau);
     assert.deepStrictEqual(await c.next(), { type: MessageType.Visible, requestId: 2n, tau });
     assert.equal(running.replication.appliedOf(7n), tau);
+  });
+
+  it("counts the asking backend's own QP as having applied the commit it just made", async () => {
+    const own = await liveQp(11n);
+    const other = await liveQp(12n);
+    const c = await backend();
+    const txnId = new Uint8Array(16);
+    new DataView(txnId.buffer).setBigUint64(0, 11n, true); // the system id of QP 11
+    const reply = (await c.commit(
+      commitRequest(clock.nowMicros(), [upd("own")], { txnId }),
+    )) as CommitReply;
+    assert.equal(reply.verdict, Verdict.Committed);
+    const tau = reply.tauCommit;
+    // A wait for some other tau says nothing about QP 11.
+    assert.deepStrictEqual(await waitVisible(c, tau - 1, 5n), {
+      type: MessageType.Pong,
+      nonce: 5n,
+    });
+    assert.ok((running.replication.appliedOf(11n) ?? 0) < tau - 1);
+    assert.deepStrictEqual(await waitVisible(c, tau, 6n), { type: MessageType.Pong, nonce: 6n });
+    assert.equal(running.replication.appliedOf(11n), tau, "QP 11 counted at once");
+    await other.until(() => other.records.some((r) => r.tau === tau), "the record");
+    other.applied(tau);
+    assert.deepStrictEqual(await c.next(), {
+      type: MessageType.Visible,
+      requestId: 5n,
+      tau: tau - 1,
+    });
+    assert.deepStrictEqual(await c.next(), { type: MessageType.Visible, requestId: 6n, tau });
+    assert.ok(own.records.some((r) => r.tau === tau));
   });
 
   it("stops waiting for a QP that disconnected only after its lease has passed", async () => {
