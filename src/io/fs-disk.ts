@@ -69,7 +69,6 @@ class FsDiskFile implements DiskFile {
    * what waits for the device), and on the event loop it costs less than a
    * round trip through the thread pool, which a journal would pay per group.
    */
-  // eslint-disable-next-line @typescript-eslint/require-await
   async write(position: number, data: Uint8Array): Promise<void> {
     let written = 0;
     while (written < data.length) {
