@@ -14,9 +14,10 @@
  *    failed or is gone, the applier applies the record itself.
  *  - WATERMARK W: every record at or below W has been handled, so
  *    applied_tau moves to W; the lease is stored for replication_check_live.
- * applied_tau is reported with APPLIED after each record (a WAIT_VISIBLE
- * somewhere may wait on it), after each batch of frames, and every
- * applier_report_interval_ms within long runs of watermarks.
+ * applied_tau is reported with APPLIED after each batch of frames that
+ * applied a commit here (a WAIT_VISIBLE on another QP may wait on it), and
+ * otherwise at most every applier_report_interval_ms; a commit of this QP
+ * made in its turn is reported by its backend's WAIT_VISIBLE.
  *
  * A local transaction that holds a lock an apply needs is doomed (§4): the
  * apply waits at most apply_lock_poll_ms for a row lock; on timeout the
@@ -1052,8 +1053,7 @@ static TurnResult take_turn(TransactionId xid, int64 tau) {
       default:
         break;
     }
-    /* What is applied so far leaves before we wait: WAIT_VISIBLEs may be waiting on it. */
-    maybe_report(true);
+    /* Reports queued so far leave before we wait: WAIT_VISIBLEs may be waiting on them. */
     (void)flush_out(); /* a lost connection shows in the main loop */
     if (!backend_alive(procno, seen.pid)) {
       SpinLockAcquire(&replication_shared->mutex);
@@ -1069,16 +1069,18 @@ static TurnResult take_turn(TransactionId xid, int64 tau) {
 /* ---- frames ---- */
 
 /* A RECORD in stream order. False when the applier failed. */
-static bool handle_record(const wire_message *m) {
+static bool handle_record(const wire_message *m, bool *applied_here) {
   int64 tau = m->tau_commit;
   uint64 system_id = load_le64(m->txn_id);
   TransactionId xid = (TransactionId)(load_le64(m->txn_id + 8) & 0xFFFFFFFFu);
 
+  *applied_here = false;
   if (tau <= replication_applied_tau()) return true; /* already here (resubscription overlap) */
   if (system_id == my_system_id && take_turn(xid, tau) == TURN_DONE) {
     replication_advance_applied(tau);
     return true;
   }
+  *applied_here = true;
   pgstat_report_activity(STATE_RUNNING, psprintf("applying commit at tau " INT64_FORMAT, tau));
   if (!apply_commit(m, tau)) return false;
   pgstat_report_activity(STATE_IDLE, NULL);
@@ -1094,6 +1096,7 @@ static FramesResult handle_frames(void) {
   while (result == FRAMES_OK) {
     wire_message m;
     size_t frame_bytes = 0;
+    bool applied_here = false;
     wire_status st = wire_decode(in_buf + at, in_len - at, WIRE_FRAME_PAYLOAD_BYTES_MAX, &m,
                                  &frame_bytes);
     if (st == WIRE_TRUNCATED) break;
@@ -1105,7 +1108,7 @@ static FramesResult handle_frames(void) {
     MemoryContextReset(record_cxt);
     switch (m.type) {
       case WIRE_RECORD:
-        if (!handle_record(&m)) result = FRAMES_FAILED;
+        if (!handle_record(&m, &applied_here)) result = FRAMES_FAILED;
         break;
       case WIRE_WATERMARK:
         replication_advance_applied(m.tau);
@@ -1135,8 +1138,12 @@ static FramesResult handle_frames(void) {
         break;
     }
     at += frame_bytes;
-    /* A backend's WAIT_VISIBLE may wait on any record (its own or another QP's): report it. */
-    if (result == FRAMES_OK) maybe_report(m.type == WIRE_RECORD);
+    /*
+     * A commit applied here may be what another QP's WAIT_VISIBLE waits on:
+     * report it with this batch. A commit of this QP made in its turn needs
+     * no report: its backend's WAIT_VISIBLE tells the sidecar itself.
+     */
+    if (result == FRAMES_OK) maybe_report(m.type == WIRE_RECORD && applied_here);
   }
   if (at > 0) {
     memmove(in_buf, in_buf + at, in_len - at);
@@ -1179,7 +1186,7 @@ static bool follow(void) {
     fr = handle_frames();
     if (fr == FRAMES_FAILED) return false;
     if (fr == FRAMES_LOST) return true;
-    maybe_report(true);
+    maybe_report(false); /* applied_tau moved by watermarks: at most every report interval */
     if (!flush_out()) return true;
   }
 }

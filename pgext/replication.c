@@ -266,14 +266,6 @@ void replication_turn_finish(bool committed) {
   granted = slot->state == ORDO_TURN_GRANTED;
   tau = slot->tau;
   SpinLockRelease(&replication_shared->mutex);
-  /*
-   * Our commit at tau is visible (XACT_EVENT_COMMIT runs after the procarray
-   * update) and, since the applier granted the turn, so is every commit
-   * before it: applied_tau moves now rather than when the applier wakes, so
-   * a transaction that starts next and sees this commit gets a tau_start at
-   * or above it (visibility.c) instead of a false conflict with it.
-   */
-  if (committed && granted) replication_advance_applied(tau);
   if (turn_origin_set_up) {
     turn_origin_set_up = false;
     replorigin_session_reset();
@@ -281,6 +273,16 @@ void replication_turn_finish(bool committed) {
     replorigin_session_origin_lsn = InvalidXLogRecPtr;
     replorigin_session_origin_timestamp = 0;
   }
+  /*
+   * Our commit at tau is visible (XACT_EVENT_COMMIT runs after the procarray
+   * update) and, since the applier granted the turn, so is every commit
+   * before it: applied_tau moves now rather than when the applier wakes, so
+   * a transaction that starts next and sees this commit gets a tau_start at
+   * or above it (visibility.c) instead of a false conflict with it.
+   * After the origin is released: the applier may go on as soon as it sees
+   * this (take_turn in applier.c).
+   */
+  if (committed && granted) replication_advance_applied(tau);
   SpinLockAcquire(&replication_shared->mutex);
   if (slot->state == ORDO_TURN_SENT || slot->state == ORDO_TURN_WAITING ||
       slot->state == ORDO_TURN_GRANTED)

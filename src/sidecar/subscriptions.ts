@@ -15,7 +15,7 @@
  *   passed: until then it may be running transactions that believe they see
  *   every acknowledged commit (invariant 6). With none counting, the answer
  *   is immediate.
- * - A heartbeat (every `heartbeat_interval_us`, default 10 ms, while there are
+ * - A heartbeat (every `heartbeat_interval_us`, default 50 ms, while there are
  *   subscriptions) raises idle journals' watermarks to the clock, renews the
  *   leases of live subscriptions and re-checks waiting WAIT_VISIBLEs. Records
  *   do not wait for it: a durable group raises every idle journal at once
@@ -35,7 +35,7 @@ import type { Logger } from "./log";
 
 export const lease_us_default = 2_000_000;
 export const fence_after_us_default = 2_000_000;
-export const heartbeat_interval_us_default = 10_000;
+export const heartbeat_interval_us_default = 50_000;
 
 /** A connection that subscribed: the sink its frames go to. */
 export type SubscriberLink = SubscriberSink;
