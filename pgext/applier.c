@@ -9,9 +9,11 @@
  *  - RECORD of another QP: applied in one local transaction under
  *    session_replication_role = replica, with the origin's progress set to
  *    the record's tau, so the progress commits atomically with the rows.
- *  - RECORD of this QP: its backend waits for its turn; the applier grants
- *    it and waits until the backend's local commit is done. If the backend
- *    failed or is gone, the applier applies the record itself.
+ *  - RECORD of this QP: its backend takes its turn once everything before it
+ *    is visible (often already, from the reply's prev_tau); if it has not,
+ *    the applier grants it, and waits until the backend's local commit is
+ *    done. If the backend failed or is gone, the applier applies the record
+ *    itself.
  *  - WATERMARK W: every record at or below W has been handled, so
  *    applied_tau moves to W; the lease is stored for replication_check_live.
  * applied_tau is reported with APPLIED after each batch of frames that
@@ -1005,7 +1007,23 @@ static bool backend_alive(int procno, int pid) {
   return pid != 0 && ProcGlobal->allProcs[procno].pid == pid;
 }
 
+static TurnResult wait_for_turn(TransactionId xid, int64 tau);
+
+/*
+ * The turn of the local commit xid at tau. While it lasts applier_waiting_tau
+ * says so, and the backend wakes us when its verdict or its local commit
+ * lands; backends never wake us for other turns.
+ */
 static TurnResult take_turn(TransactionId xid, int64 tau) {
+  TurnResult result;
+  pg_atomic_write_u64(&replication_shared->applier_waiting_tau, (uint64)tau);
+  pg_memory_barrier(); /* published before the slot is read */
+  result = wait_for_turn(xid, tau);
+  pg_atomic_write_u64(&replication_shared->applier_waiting_tau, 0);
+  return result;
+}
+
+static TurnResult wait_for_turn(TransactionId xid, int64 tau) {
   for (;;) {
     int procno = -1;
     OrdoTurnSlot seen;
@@ -1076,8 +1094,16 @@ static bool handle_record(const wire_message *m, bool *applied_here) {
 
   *applied_here = false;
   if (tau <= replication_applied_tau()) return true; /* already here (resubscription overlap) */
+  /*
+   * Every record below tau has been handled (the stream is in total order
+   * and has no gaps), so everything up to tau - 1 is visible here: a local
+   * commit whose prev_tau is below tau may take its turn now.
+   */
+  replication_advance_applied(tau - 1);
+  replication_wake_turns();
   if (system_id == my_system_id && take_turn(xid, tau) == TURN_DONE) {
     replication_advance_applied(tau);
+    replication_wake_turns();
     return true;
   }
   *applied_here = true;
@@ -1085,6 +1111,7 @@ static bool handle_record(const wire_message *m, bool *applied_here) {
   if (!apply_commit(m, tau)) return false;
   pgstat_report_activity(STATE_IDLE, NULL);
   replication_advance_applied(tau);
+  replication_wake_turns();
   return true;
 }
 
@@ -1112,6 +1139,7 @@ static FramesResult handle_frames(void) {
         break;
       case WIRE_WATERMARK:
         replication_advance_applied(m.tau);
+        replication_wake_turns();
         pg_atomic_write_u64(&replication_shared->lease_until_us, (uint64)m.lease_until_us);
         break;
       case WIRE_PING: {

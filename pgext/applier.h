@@ -28,6 +28,7 @@ typedef struct OrdoTurnSlot {
   bool doomed;  /* the applier needs a lock this waiting transaction holds (§5): give up, 40003 */
   int pid;      /* the backend that took the slot, to notice it is gone */
   int64 tau;    /* tau_commit once WAITING */
+  int64 prev_tau; /* once WAITING: the tau just before tau in the total order; 0: unknown */
   /* Doomed by the applier (§4): the local transaction doom_lxid of backend
    * doom_pid holds a row a commit earlier in the commit order changes. Its
    * next statement or its COMMIT fails with 40001; if it still blocks the
@@ -45,6 +46,8 @@ typedef struct OrdoReplicationShared {
   pg_atomic_uint64 lease_until_us; /* int64, CLOCK_MONOTONIC µs; 0 = no lease */
   RepOriginId origin;              /* the "ordo" origin, InvalidRepOriginId until the applier knows it */
   Latch *applier_latch;            /* NULL while no applier runs */
+  /* int64: the tau of the local commit whose turn the applier waits for; 0 when none */
+  pg_atomic_uint64 applier_waiting_tau;
   int applier_pid;
   bool failed; /* the applier stopped on an error applying failed_tau */
   int64 failed_tau;
@@ -61,6 +64,8 @@ extern OrdoReplicationShared *replication_shared;
 
 extern int64 replication_monotonic_us(void);
 extern void replication_advance_applied(int64 tau); /* applied_tau = max(applied_tau, tau) */
+/* Wakes every backend waiting for its turn whose prev_tau is now at or below applied_tau. */
+extern void replication_wake_turns(void);
 
 /* applier.c: the background worker's entry point (bgw_function_name). */
 extern PGDLLEXPORT void ordo_applier_main(Datum main_arg);

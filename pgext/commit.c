@@ -46,6 +46,8 @@ static TransactionId phase_xid = InvalidTransactionId;
 static uint64 phase_txn_sysid = 0;
 static uint64 phase_txn_fxid = 0;
 static int64 phase_tau_commit = 0;
+/* The sidecar said no other QP counts (WIRE_REPLY_VISIBLE_WHEN_APPLIED_HERE): no WAIT_VISIBLE. */
+static bool phase_visible_here = false;
 static int64 last_tau_commit = 0;
 /* replication_turn_sent was called and the turn is not yet finished. */
 static bool turn_open = false;
@@ -153,7 +155,7 @@ static void commit_pre_commit(void) {
   outcome = transport_commit(frame->data, frame->len, request_id, &reply);
   if (turn_open && (outcome != ORDO_REPLY_RECEIVED || reply.verdict != WIRE_VERDICT_COMMITTED)) {
     /* Not committed, or unknown: the applier applies the record itself if there is one. */
-    replication_turn_verdict(false, 0);
+    replication_turn_verdict(false, 0, 0);
     turn_open = false;
   }
   if (outcome == ORDO_NOT_DELIVERED) {
@@ -182,12 +184,13 @@ static void commit_pre_commit(void) {
   visibility_mark_committed(phase_xid, reply.tau_commit);
   phase = PHASE_COMMITTED;
   phase_tau_commit = reply.tau_commit;
+  phase_visible_here = (reply.flags & WIRE_REPLY_VISIBLE_WHEN_APPLIED_HERE) != 0;
   last_tau_commit = reply.tau_commit;
   elog(DEBUG1, "ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT " committed at tau " INT64_FORMAT,
        phase_txn_sysid, phase_txn_fxid, reply.tau_commit);
   if (turn_open) {
     /* Our turn in the total order: returns with the origin's progress set to tau_commit. */
-    replication_turn_verdict(true, reply.tau_commit);
+    replication_turn_verdict(true, reply.tau_commit, reply.prev_tau);
     replication_turn_wait();
     elog(DEBUG1, "ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT " has its turn",
          phase_txn_sysid, phase_txn_fxid);
@@ -273,8 +276,9 @@ static void commit_xact_callback(XactEvent event, void *arg) {
       if (turn_open) {
         replication_turn_finish(true);
         turn_open = false;
-        /* Waited for after the locks are released (commit_resource_release). */
-        if (phase == PHASE_COMMITTED) visible_pending_tau = phase_tau_commit;
+        /* Waited for after the locks are released (commit_resource_release), unless the
+         * sidecar said no other QP counts: then our local commit made it visible everywhere. */
+        if (phase == PHASE_COMMITTED && !phase_visible_here) visible_pending_tau = phase_tau_commit;
       }
       replication_doom_clear();
       phase = PHASE_IDLE; /* the entry stays COMMITTED until pruned */

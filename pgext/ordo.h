@@ -60,7 +60,9 @@ typedef enum OrdoSendOutcome {
 
 typedef struct OrdoReply {
   uint8 verdict;
+  uint8 flags; /* WIRE_REPLY_* */
   int64 tau_commit;
+  int64 prev_tau; /* the tau just before tau_commit in the total order; 0: unknown */
   char *detail;  /* palloc'd, never NULL */
   char *problem; /* why there is no reply, for errdetail; palloc'd or NULL */
 } OrdoReply;

@@ -5,8 +5,9 @@
  * Shared memory holds applied_tau, the applier's lease, the applier's
  * failure (if it stopped), the id of the replication origin "ordo", and one
  * turn slot per PGPROC. A backend whose commit was approved at tau C waits
- * in PRE_COMMIT until the applier, following the crossbar's total order,
- * reaches C and grants the turn; it then holds the origin with progress C
+ * in PRE_COMMIT for its turn: until applied_tau reaches the reply's prev_tau
+ * (the commit just before C), or the applier, following the crossbar's
+ * total order, reaches C and grants it; it then holds the origin with progress C
  * while PostgreSQL writes its commit record, and releases it at
  * XACT_EVENT_COMMIT / ABORT. Only one process holds the origin at a time:
  * the applier never holds it while a turn is granted.
@@ -28,6 +29,7 @@
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "applier.h"
@@ -46,6 +48,8 @@ OrdoReplicationShared *replication_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool turn_origin_set_up = false; /* this backend holds the origin for its turn */
+/* pgprocnos to wake, collected under the mutex (nslots entries, made at the first turn). */
+static int *wake_procnos = NULL;
 
 static int replication_slot_count(void) {
   return MaxBackends + NUM_AUXILIARY_PROCS + max_prepared_xacts;
@@ -71,6 +75,7 @@ static void replication_shmem_startup(void) {
     SpinLockInit(&replication_shared->mutex);
     pg_atomic_init_u64(&replication_shared->applied_tau, 0);
     pg_atomic_init_u64(&replication_shared->lease_until_us, 0);
+    pg_atomic_init_u64(&replication_shared->applier_waiting_tau, 0);
     replication_shared->origin = InvalidRepOriginId;
     replication_shared->applier_latch = NULL;
     replication_shared->nslots = replication_slot_count();
@@ -181,6 +186,9 @@ static void wake_applier(void) {
 void replication_turn_sent(TransactionId xid) {
   OrdoTurnSlot *slot;
   if (!ordo_replication || replication_shared == NULL) return;
+  /* Here, where an error is still allowed: replication_turn_finish must not allocate. */
+  if (wake_procnos == NULL)
+    wake_procnos = MemoryContextAlloc(TopMemoryContext, sizeof(int) * replication_shared->nslots);
   slot = my_slot();
   SpinLockAcquire(&replication_shared->mutex);
   slot->xid = xid;
@@ -188,10 +196,17 @@ void replication_turn_sent(TransactionId xid) {
   slot->doomed = false;
   slot->pid = MyProcPid;
   slot->tau = 0;
+  slot->prev_tau = 0;
   SpinLockRelease(&replication_shared->mutex);
 }
 
-void replication_turn_verdict(bool committed, int64 tau_commit) {
+/* Wakes the applier if it waits for the turn of the local commit at tau (any, for 0). */
+static void wake_applier_for(int64 tau) {
+  int64 waiting = (int64)pg_atomic_read_u64(&replication_shared->applier_waiting_tau);
+  if (waiting != 0 && (tau == 0 || waiting == tau)) wake_applier();
+}
+
+void replication_turn_verdict(bool committed, int64 tau_commit, int64 prev_tau) {
   OrdoTurnSlot *slot;
   if (!ordo_replication || replication_shared == NULL) return;
   slot = my_slot();
@@ -199,9 +214,28 @@ void replication_turn_verdict(bool committed, int64 tau_commit) {
   if (slot->state == ORDO_TURN_SENT) {
     slot->state = committed ? ORDO_TURN_WAITING : ORDO_TURN_NONE;
     slot->tau = committed ? tau_commit : 0;
+    slot->prev_tau = committed ? prev_tau : 0;
   }
   SpinLockRelease(&replication_shared->mutex);
-  wake_applier();
+  /* (The spinlock release orders the slot before the read of applier_waiting_tau.) */
+  wake_applier_for(committed ? tau_commit : 0);
+}
+
+void replication_wake_turns(void) {
+  int64 applied;
+  int n = 0;
+  int i;
+  if (!ordo_replication || replication_shared == NULL || wake_procnos == NULL) return;
+  pg_memory_barrier(); /* applied_tau is written before the slots are read */
+  applied = replication_applied_tau();
+  SpinLockAcquire(&replication_shared->mutex);
+  for (i = 0; i < replication_shared->nslots; i++) {
+    OrdoTurnSlot *s = &replication_shared->slots[i];
+    if (s->state == ORDO_TURN_WAITING && s->prev_tau > 0 && s->prev_tau <= applied)
+      wake_procnos[n++] = i;
+  }
+  SpinLockRelease(&replication_shared->mutex);
+  for (i = 0; i < n; i++) SetLatch(&ProcGlobal->allProcs[wake_procnos[i]].procLatch);
 }
 
 static void turn_give_up(int64 tau, const char *why) {
@@ -225,11 +259,22 @@ void replication_turn_wait(void) {
     uint32 state;
     bool doomed;
     bool failed;
+    int64 prev_tau;
+    /* Before the slot is read: a waker that moved applied_tau sees WAITING, or we see its move. */
+    pg_memory_barrier();
     SpinLockAcquire(&replication_shared->mutex);
     state = slot->state;
     doomed = slot->doomed;
     tau = slot->tau;
+    prev_tau = slot->prev_tau;
     failed = replication_shared->failed;
+    /*
+     * Our own grant: every commit up to prev_tau, the one just before ours in
+     * the total order, is visible here, so ours is next (docs/replication.md §5).
+     */
+    if (state == ORDO_TURN_WAITING && !doomed && prev_tau > 0 &&
+        prev_tau <= replication_applied_tau())
+      slot->state = state = ORDO_TURN_GRANTED;
     SpinLockRelease(&replication_shared->mutex);
     if (state == ORDO_TURN_GRANTED) break;
     if (state != ORDO_TURN_WAITING)
@@ -288,7 +333,13 @@ void replication_turn_finish(bool committed) {
       slot->state == ORDO_TURN_GRANTED)
     slot->state = committed ? ORDO_TURN_DONE : ORDO_TURN_FAILED;
   SpinLockRelease(&replication_shared->mutex);
-  wake_applier();
+  if (committed && granted) {
+    /* The next local commit in the total order may be waiting for just this. */
+    replication_wake_turns();
+    wake_applier_for(tau);
+  } else {
+    wake_applier();
+  }
 }
 
 /* ---- doomed local transactions (§4) ---- */

@@ -53,7 +53,7 @@ extern void replication_check_live(void);
 
 /* Backend side of the turn protocol. */
 extern void replication_turn_sent(TransactionId xid);
-extern void replication_turn_verdict(bool committed, int64 tau_commit);
+extern void replication_turn_verdict(bool committed, int64 tau_commit, int64 prev_tau);
 /* Blocks (interruptibly, in PRE_COMMIT) until the turn is granted, then sets
  * up the replication origin with progress tau_commit. */
 extern void replication_turn_wait(void);

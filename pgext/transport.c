@@ -256,7 +256,9 @@ static OrdoSendOutcome read_reply(uint64 request_id, TimestampTz deadline, OrdoR
     if (st == WIRE_OK) {
       if (m.type == WIRE_COMMIT_REPLY && m.request_id == request_id) {
         reply->verdict = m.verdict;
+        reply->flags = m.reply_flags;
         reply->tau_commit = m.tau_commit;
+        reply->prev_tau = m.prev_tau;
         reply->detail = pnstrdup(m.text ? m.text : "", m.text_len);
         memmove(recv_buf, recv_buf + frame_bytes, recv_len - frame_bytes);
         recv_len -= frame_bytes;
@@ -320,7 +322,9 @@ OrdoSendOutcome transport_commit(const uint8 *frame, size_t frame_len, uint64 re
   OrdoSendOutcome outcome;
 
   reply->verdict = 0;
+  reply->flags = 0;
   reply->tau_commit = 0;
+  reply->prev_tau = 0;
   reply->detail = pstrdup("");
   reply->problem = NULL;
   outcome = send_frame(frame, frame_len, deadline);

@@ -354,7 +354,10 @@ static int decode_payload(wire_type type, reader *r, wire_message *out) {
       out->request_id = read_u64(r);
       out->verdict = read_u8(r);
       if (out->verdict > WIRE_VERDICT_SCHEMA_CONFLICT) r->bad = 1;
+      out->reply_flags = read_u8(r);
+      if (out->reply_flags & ~WIRE_REPLY_FLAGS_KNOWN) r->bad = 1;
       out->tau_commit = (int64_t)read_u64(r);
+      out->prev_tau = (int64_t)read_u64(r);
       out->text = (const char *)read_bytes(r, &out->text_len);
       break;
     case WIRE_ERROR:

@@ -52,6 +52,10 @@ typedef enum wire_verdict {
   WIRE_VERDICT_SCHEMA_CONFLICT = 3
 } wire_verdict;
 
+/* COMMIT_REPLY flags: no QP but the committing one counts for WAIT_VISIBLE. */
+#define WIRE_REPLY_VISIBLE_WHEN_APPLIED_HERE 0x01
+#define WIRE_REPLY_FLAGS_KNOWN WIRE_REPLY_VISIBLE_WHEN_APPLIED_HERE
+
 #define WIRE_KEY_TAG_PRIMARY 1
 #define WIRE_KEY_TAG_UNIQUE 2
 #define WIRE_KEY_TAG_TABLE 3
@@ -132,7 +136,9 @@ typedef struct wire_message {
   uint64_t request_id; /* COMMIT_REQUEST, COMMIT_REPLY, ERROR */
   /* COMMIT_REPLY */
   uint8_t verdict;
+  uint8_t reply_flags; /* WIRE_REPLY_* bits */
   int64_t tau_commit;
+  int64_t prev_tau; /* the tau just before tau_commit (no commit between); 0: unknown */
   /* COMMIT_REPLY detail or ERROR message */
   const char *text;
   uint32_t text_len;

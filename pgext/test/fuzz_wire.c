@@ -311,12 +311,15 @@ static void check_message(const wire_message *m, const uint8_t *frame, size_t fr
       return;
     case WIRE_COMMIT_REPLY:
       require(m->verdict <= WIRE_VERDICT_SCHEMA_CONFLICT);
+      require((m->reply_flags & ~WIRE_REPLY_FLAGS_KNOWN) == 0);
       require(inside(m->text, m->text_len, payload, end));
       buf = scratch_reset();
       start = wire_frame_begin(buf);
       wire_put_u64(buf, m->request_id);
       wire_put_u8(buf, m->verdict);
+      wire_put_u8(buf, m->reply_flags);
       wire_put_u64(buf, (uint64_t)m->tau_commit);
+      wire_put_u64(buf, (uint64_t)m->prev_tau);
       wire_put_bytes(buf, m->text, m->text_len);
       wire_frame_end(buf, start, WIRE_COMMIT_REPLY);
       require_encoded(buf, frame, frame_len);

@@ -143,8 +143,10 @@ static int cmd_decode(const char *hex) {
   switch (m.type) {
     case WIRE_COMMIT_REPLY:
       printf("{\"type\":\"COMMIT_REPLY\",\"request_id\":\"%" PRIu64
-             "\",\"verdict\":%u,\"tau_commit\":\"%" PRId64 "\",\"detail\":",
-             m.request_id, (unsigned)m.verdict, m.tau_commit);
+             "\",\"verdict\":%u,\"flags\":%u,\"tau_commit\":\"%" PRId64
+             "\",\"prev_tau\":\"%" PRId64 "\",\"detail\":",
+             m.request_id, (unsigned)m.verdict, (unsigned)m.reply_flags, m.tau_commit,
+             m.prev_tau);
       print_json_string(m.text, m.text_len);
       printf("}\n");
       break;

@@ -12,6 +12,7 @@ export {
   type JournalEntry,
   type JournalOptions,
   type JournalRecovery,
+  type Placed,
 } from "./journal";
 export { JournalError, type JournalErrorCode } from "./errors";
 export type { Disk, DiskFile, DiskOpenMode } from "./disk";

@@ -26,6 +26,7 @@ import type { Disk } from "./disk";
 import { JournalError } from "./errors";
 import { Journal } from "./journal";
 import type {
+  Placed,
   JournalAppend,
   JournalEntry,
   JournalOptions,
@@ -201,6 +202,11 @@ export class JournalSet {
   /** Appends the commit whole to one journal; resolves with its tau once durable. */
   append(entry: JournalAppend): Promise<number> {
     return this.#journals[this.choose()]!.append(entry);
+  }
+
+  /** Like `append`, also telling the tau just before the commit's (`Placed`). */
+  appendPlaced(entry: JournalAppend): Promise<Placed> {
+    return this.#journals[this.choose()]!.appendPlaced(entry);
   }
 
   /** Like `append`, also telling which journal holds the commit. */

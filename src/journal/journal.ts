@@ -135,11 +135,23 @@ interface SegmentInfo {
   durableLastTau: number;
 }
 
+/** Where an append landed in the order of taus. */
+export interface Placed {
+  readonly tau: number;
+  /**
+   * The tau of the commit assigned just before it by any journal sharing the
+   * tau floor (no record lies strictly between the two); for a journal
+   * without a floor, its own last tau or promise.
+   */
+  readonly prevTau: number;
+}
+
 interface Pending {
   readonly entry: JournalAppend;
   readonly bytes: number;
   tau: number;
-  readonly resolve: (tau: number) => void;
+  prevTau: number;
+  readonly resolve: (placed: Placed) => void;
   readonly reject: (error: JournalError) => void;
 }
 
@@ -274,15 +286,20 @@ export class Journal {
   }
 
   /** Resolves with the record's tau_commit once the fsync covering it returned. */
-  append(entry: JournalAppend): Promise<number> {
+  async append(entry: JournalAppend): Promise<number> {
+    return (await this.appendPlaced(entry)).tau;
+  }
+
+  /** Like `append`, also telling the tau just before the record's. */
+  appendPlaced(entry: JournalAppend): Promise<Placed> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#closing) return Promise.reject(new JournalError("closed", "journal is closed"));
     const invalid = checkAppend(entry);
     if (invalid !== undefined) return Promise.reject(new JournalError("invalid_argument", invalid));
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<Placed>((resolve, reject) => {
       const bytes = recordBytes(entry.body.length);
       this.#unsyncedBytes += bytes;
-      this.#queue.push({ entry, bytes, tau: 0, resolve, reject });
+      this.#queue.push({ entry, bytes, tau: 0, prevTau: 0, resolve, reject });
       if (!this.#flushing) {
         this.#flushing = true;
         void this.#flushLoop();
@@ -384,13 +401,18 @@ export class Journal {
 
   /** Assigns taus to `group`, writes it in batches, fsyncs once, then resolves it. */
   async #commitGroup(group: Pending[]): Promise<void> {
-    for (const pending of group) pending.tau = this.#assignTau(pending.entry.tauStart);
+    for (const pending of group) {
+      // The last commit of any journal sharing the floor (heartbeat promises
+      // are no commits); a journal of its own counts its promises too.
+      pending.prevTau = this.#tauFloor?.last ?? this.#last;
+      pending.tau = this.#assignTau(pending.entry.tauStart);
+    }
     const planted = this.#acksBeforeFsync;
     if (planted !== undefined) {
       // Planted bug `journal-acks-before-fsync`: publish and acknowledge first, skipping
       // the invariant 1 assertion below on purpose, then wait and write and fsync.
       this.#publish(group);
-      for (const pending of group) pending.resolve(pending.tau);
+      for (const pending of group) pending.resolve({ tau: pending.tau, prevTau: pending.prevTau });
       await planted.delay();
     } else {
       this.#inFlightFirstTau = group[0]!.tau;
@@ -422,7 +444,7 @@ export class Journal {
     for (const pending of group) {
       // Invariant 1: never acknowledge a record that no returned fsync covers.
       assert(pending.tau <= this.#durableTau, "acknowledging a record before its fsync");
-      pending.resolve(pending.tau);
+      pending.resolve({ tau: pending.tau, prevTau: pending.prevTau });
     }
   }
 

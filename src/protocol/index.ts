@@ -28,6 +28,7 @@ export { crc32c, crc32cJs } from "./crc32c";
 export {
   WriteKind,
   Verdict,
+  CommitReplyFlag,
   ErrorCode,
   txn_id_bytes,
   ProtocolError,

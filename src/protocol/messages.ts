@@ -88,9 +88,27 @@ export interface CommitReply {
   type: typeof MessageType.CommitReply;
   requestId: bigint;
   verdict: Verdict;
+  /** `CommitReplyFlag` bits. */
+  flags: number;
   tauCommit: number;
+  /**
+   * Committed: the tau assigned just before this one by any journal of the
+   * sidecar (no commit lies between them); 0 when not known. 0 otherwise.
+   */
+  prevTau: number;
   detail: string;
 }
+
+/** Bits of COMMIT_REPLY's `flags`. */
+export const CommitReplyFlag = {
+  /**
+   * Every QP that counts for WAIT_VISIBLE is the committing one: the commit
+   * is visible everywhere it must be once its own QP made it visible, so the
+   * backend need not send WAIT_VISIBLE.
+   */
+  VisibleWhenAppliedHere: 1,
+} as const;
+const commit_reply_flags_known = CommitReplyFlag.VisibleWhenAppliedHere;
 
 export interface ErrorMessage {
   type: typeof MessageType.Error;
@@ -632,11 +650,16 @@ export function encodePayload(message: Message): Uint8Array {
       checkU64(message.requestId, "request_id");
       if (!isVerdict(message.verdict)) invalid(`verdict ${message.verdict} is not 0..3`);
       checkTau(message.tauCommit, "tau_commit");
+      checkTau(message.prevTau, "prev_tau");
+      if (!Number.isInteger(message.flags) || (message.flags & ~commit_reply_flags_known) !== 0)
+        invalid(`flags ${message.flags} has unknown bits`);
       const detail = utf8_encoder.encode(message.detail);
-      const writer = new Writer(8 + 1 + 8 + 4 + detail.length);
+      const writer = new Writer(8 + 1 + 1 + 8 + 8 + 4 + detail.length);
       writer.u64(message.requestId);
       writer.u8(message.verdict);
+      writer.u8(message.flags);
       writer.i64(message.tauCommit);
+      writer.i64(message.prevTau);
       writer.lengthPrefixed(detail);
       return writer.finish();
     }
@@ -683,9 +706,20 @@ export function decodeMessage(type: number, payload: Uint8Array): Message {
       const requestId = reader.u64("request_id");
       const verdict = reader.u8("verdict");
       if (!isVerdict(verdict)) malformed(`verdict ${verdict} is not 0..3`);
+      const flags = reader.u8("flags");
+      if ((flags & ~commit_reply_flags_known) !== 0) malformed(`flags ${flags} has unknown bits`);
       const tauCommit = reader.tau("tau_commit");
+      const prevTau = reader.tau("prev_tau");
       const detail = reader.string("detail");
-      message = { type: MessageType.CommitReply, requestId, verdict, tauCommit, detail };
+      message = {
+        type: MessageType.CommitReply,
+        requestId,
+        verdict,
+        flags,
+        tauCommit,
+        prevTau,
+        detail,
+      };
       break;
     }
     case MessageType.Error: {

@@ -32,6 +32,7 @@ import {
   MessageType,
   ProtocolError,
   decodeMessage,
+  CommitReplyFlag,
   Verdict,
 } from "../protocol";
 import type { Applied, FrameErrorCode, Message, Subscribe, WaitVisible } from "../protocol";
@@ -300,7 +301,11 @@ class Connection implements SubscriberLink {
         void this.#server.sidecar.commit(message).then(
           (reply) => {
             if (reply.type === MessageType.CommitReply && reply.verdict === Verdict.Committed) {
-              this.#lastCommit = { tau: reply.tauCommit, qpId: qpIdOf(message.txnId) };
+              const qpId = qpIdOf(message.txnId);
+              this.#lastCommit = { tau: reply.tauCommit, qpId };
+              if (this.#server.replication?.soleCounting(qpId, reply.tauCommit) === true) {
+                reply = { ...reply, flags: reply.flags | CommitReplyFlag.VisibleWhenAppliedHere };
+              }
             }
             this.#settle(reply);
           },

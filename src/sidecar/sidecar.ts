@@ -46,6 +46,16 @@ export const horizon_interval_us = 1_000_000;
 export interface CommitJournal {
   /** Resolves with tau_commit only after the entry is durable. */
   append(entry: { txnId: Uint8Array; tauStart: number; body: Uint8Array }): Promise<number>;
+  /**
+   * Like `append`, also telling the tau just before tau_commit (no commit
+   * between them), which COMMIT_REPLY passes on as prev_tau. Optional: a
+   * journal without it gives prev_tau 0 (unknown).
+   */
+  appendPlaced?(entry: {
+    txnId: Uint8Array;
+    tauStart: number;
+    body: Uint8Array;
+  }): Promise<{ tau: number; prevTau: number }>;
 }
 
 /** A journal entry read back at start. */
@@ -76,7 +86,7 @@ interface QueuedRequest {
 }
 
 type Outcome =
-  | { readonly kind: "committed"; readonly tauCommit: number }
+  | { readonly kind: "committed"; readonly tauCommit: number; readonly prevTau: number }
   | { readonly kind: "error"; readonly code: ErrorCode; readonly message: string };
 
 export class SidecarError extends Error {
@@ -209,7 +219,7 @@ export class Sidecar {
     }
     const txn = txnKey(request.txnId);
     const durable = this.#committed.get(txn);
-    if (durable !== undefined) return this.#committedReply(request, durable);
+    if (durable !== undefined) return this.#committedReply(request, durable, 0); // a retry
     const inFlight = this.#pending.get(txn);
     if (inFlight !== undefined) return this.#reply(request, await inFlight);
     const queued = this.#queued.get(txn);
@@ -239,7 +249,9 @@ export class Sidecar {
         type: MessageType.CommitReply,
         requestId: request.requestId,
         verdict,
+        flags: 0,
         tauCommit: 0,
+        prevTau: 0,
         detail: decision.detail,
       };
     }
@@ -306,13 +318,18 @@ export class Sidecar {
 
   async #append(request: CommitRequest, ticket: Ticket): Promise<Outcome> {
     let tauCommit: number;
+    let prevTau = 0;
     try {
-      const body = encodeCommitBody(request);
-      tauCommit = await this.#journal.append({
+      const entry = {
         txnId: request.txnId,
         tauStart: request.tauStart,
-        body,
-      });
+        body: encodeCommitBody(request),
+      };
+      if (this.#journal.appendPlaced !== undefined) {
+        ({ tau: tauCommit, prevTau } = await this.#journal.appendPlaced(entry));
+      } else {
+        tauCommit = await this.#journal.append(entry);
+      }
     } catch (error) {
       this.#adjudicator.abandon(ticket);
       if (isNonFatalJournalError(error)) {
@@ -337,6 +354,10 @@ export class Sidecar {
         tauCommit > request.tauStart,
         `tau_commit ${tauCommit} is not after tau_start ${request.tauStart}`,
       );
+      assert(
+        Number.isSafeInteger(prevTau) && prevTau >= 0 && prevTau < tauCommit,
+        `prev_tau ${prevTau} is not below tau_commit ${tauCommit}`,
+      );
     } catch (error) {
       // A broken invariant is a bug: stop like a failed journal; a restart replays the journal.
       this.#fail(error);
@@ -349,7 +370,7 @@ export class Sidecar {
     this.#adjudicator.confirm(ticket, tauCommit);
     this.#committed.set(txnKey(request.txnId), tauCommit);
     this.#commits += 1;
-    return { kind: "committed", tauCommit };
+    return { kind: "committed", tauCommit, prevTau };
   }
 
   #fail(error: unknown): void {
@@ -366,11 +387,13 @@ export class Sidecar {
   }
 
   #reply(request: CommitRequest, outcome: Outcome): CommitReply | ErrorMessage {
-    if (outcome.kind === "committed") return this.#committedReply(request, outcome.tauCommit);
+    if (outcome.kind === "committed") {
+      return this.#committedReply(request, outcome.tauCommit, outcome.prevTau);
+    }
     return this.#errorReply(request, outcome.code, outcome.message);
   }
 
-  #committedReply(request: CommitRequest, tauCommit: number): CommitReply {
+  #committedReply(request: CommitRequest, tauCommit: number, prevTau: number): CommitReply {
     assert(
       this.#committed.get(txnKey(request.txnId)) === tauCommit,
       "a committed reply needs a tau_commit that the journal made durable",
@@ -379,7 +402,9 @@ export class Sidecar {
       type: MessageType.CommitReply,
       requestId: request.requestId,
       verdict: Verdict.Committed,
+      flags: 0,
       tauCommit,
+      prevTau,
       detail: "",
     };
   }

@@ -73,6 +73,11 @@ interface Member {
   /** The last non-zero lease sent, CLOCK_MONOTONIC µs; 0 if none. */
   leaseUntilUs: number;
   connected: boolean;
+  /**
+   * No lease until `applied` reaches it: the highest commit acknowledged
+   * without waiting for this QP (`soleCounting`) while it did not count.
+   */
+  mustReach: number;
 }
 
 interface Waiter {
@@ -106,6 +111,8 @@ export class Replication {
   readonly #members = new Map<number, Member>();
   readonly #links = new Map<SubscriberLink, number>();
   #waiters: Waiter[] = [];
+  /** The highest tau acknowledged without WAIT_VISIBLE (`soleCounting`). */
+  #skippedUpTo = 0;
   /** How long answered WAIT_VISIBLEs waited. */
   readonly visibleWaits = new WaitStats();
   #heartbeat: TimerHandle | null = null;
@@ -173,6 +180,7 @@ export class Replication {
         applied: message.fromTau,
         leaseUntilUs: 0,
         connected: true,
+        mustReach: this.#skippedUpTo,
       });
     }
     this.#logger.log("info", "subscribed", {
@@ -227,6 +235,26 @@ export class Replication {
     this.#answer();
   }
 
+  /**
+   * Whether no QP but `qpId` counts for WAIT_VISIBLE now. If so the commit
+   * at `tau` of that QP needs no WAIT_VISIBLE (COMMIT_REPLY's flag
+   * VisibleWhenAppliedHere): it is visible wherever it must be once its own
+   * QP committed it in its turn. Every other QP, and any that subscribes
+   * later, then gets no lease before it has applied `tau`, so no transaction
+   * can start anywhere without seeing the commit once it is acknowledged.
+   */
+  soleCounting(qpId: bigint, tau: number): boolean {
+    const now = this.#monotonic.nowMicros();
+    for (const member of this.#members.values()) {
+      if (member.qpId !== qpId && this.#counts(member, now)) return false;
+    }
+    if (tau > this.#skippedUpTo) this.#skippedUpTo = tau;
+    for (const member of this.#members.values()) {
+      if (member.qpId !== qpId && tau > member.mustReach) member.mustReach = tau;
+    }
+    return true;
+  }
+
   /** One heartbeat: idle journals to the clock, leases renewed, waiters re-checked. */
   tick(): void {
     if (this.#closed) return;
@@ -250,9 +278,17 @@ export class Replication {
     return point >= 0 && point - member.applied > this.#fenceAfterUs;
   }
 
+  /** Whether WAIT_VISIBLE must wait for the member: connected and current, or its lease runs. */
+  #counts(member: Member, now: number): boolean {
+    const outgoing = !member.connected || this.#lagging(member);
+    return !outgoing || now <= member.leaseUntilUs;
+  }
+
   #leaseFor(subscription: number): number {
     const member = this.#members.get(subscription);
-    if (member !== undefined && this.#lagging(member)) return 0;
+    if (member !== undefined && (this.#lagging(member) || member.applied < member.mustReach)) {
+      return 0;
+    }
     const lease = this.#monotonic.nowMicros() + this.#leaseUs;
     if (member !== undefined && lease > member.leaseUntilUs) member.leaseUntilUs = lease;
     return lease;

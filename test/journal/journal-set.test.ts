@@ -2,7 +2,8 @@
  * Tests for src/journal/journal-set.ts on real files with real fsyncs: commits
  * spread over the journals, taus strictly increase per journal, no watermark
  * ever passes a tau that is not durable yet, idle journals advance (on demand
- * and by heartbeat), and a restart replays every journal.
+ * and by heartbeat), each append learns the tau just before its own, and a
+ * restart replays every journal.
  */
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -143,6 +144,28 @@ describe("journal set", () => {
     clock.set(start);
     const later = await append(set, 0);
     assert.ok(later > start + 1050);
+    await set.close();
+  });
+
+  it("tells each append the tau of the commit just before it, across journals", async () => {
+    const set = await open(3);
+    const entry = (i: number) => ({
+      txnId: freshTxnId(),
+      tauStart: 0,
+      body: new TextEncoder().encode(`p${i}`),
+    });
+    const placed = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => set.appendPlaced(entry(i))));
+    const sorted = [...placed].sort((a, b) => a.tau - b.tau);
+    for (let i = 1; i < sorted.length; i++) {
+      // Whatever journal each went to, no commit lies between prevTau and tau.
+      assert.equal(sorted[i]!.prevTau, sorted[i - 1]!.tau);
+    }
+    assert.ok(sorted[0]!.prevTau < sorted[0]!.tau);
+    clock.advance(500);
+    set.heartbeat(); // a promise is no commit: prevTau still names the last commit
+    const after = await set.appendPlaced(entry(9));
+    assert.equal(after.prevTau, sorted[sorted.length - 1]!.tau);
+    assert.ok(after.tau > clock.nowMicros() - 1);
     await set.close();
   });
 

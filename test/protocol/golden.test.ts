@@ -178,7 +178,9 @@ function toMessage(vector: Vector): Message {
         type: MessageType.CommitReply,
         requestId: BigInt(str(f.request_id)),
         verdict: f.verdict as 0,
+        flags: f.flags as number,
         tauCommit: Number(str(f.tau_commit)),
+        prevTau: Number(str(f.prev_tau)),
         detail: str(f.detail),
       };
     case "ERROR":

@@ -47,7 +47,9 @@ const messageArb: fc.Arbitrary<Message> = fc
       type: fc.constant(MessageType.CommitReply),
       requestId: u64,
       verdict: fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const),
+      flags: fc.constantFrom(0, 1),
       tauCommit: tau,
+      prevTau: tau,
       detail: fc.string({ unit: "grapheme", maxLength: 30 }),
     }),
     fc.record({
@@ -223,12 +225,21 @@ describe("protocol messages", () => {
   });
 
   it("rejects strings that are not UTF-8", () => {
-    expectMalformed(2, payload({ u64: 1n }, [1], { u64: 0n }, { u32: 2 }, [0xc3, 0x28]), /UTF-8/);
+    expectMalformed(
+      2,
+      payload({ u64: 1n }, [1, 0], { u64: 0n }, { u64: 0n }, { u32: 2 }, [0xc3, 0x28]),
+      /UTF-8/,
+    );
     expectMalformed(3, payload([1, 0], { u64: 0n }, { u32: 1 }, [0xff]), /UTF-8/);
   });
 
   it("rejects unknown verdicts, error codes and message types", () => {
-    expectMalformed(2, payload({ u64: 1n }, [4], { u64: 0n }, { u32: 0 }), /verdict/);
+    expectMalformed(
+      2,
+      payload({ u64: 1n }, [4, 0], { u64: 0n }, { u64: 0n }, { u32: 0 }),
+      /verdict/,
+    );
+    expectMalformed(2, payload({ u64: 1n }, [0, 2], { u64: 0n }, { u64: 0n }, { u32: 0 }), /flags/);
     expectMalformed(3, payload([0, 0], { u64: 0n }, { u32: 0 }), /error code/);
     expectMalformed(3, payload([7, 0], { u64: 0n }, { u32: 0 }), /error code/);
     expectMalformed(0, new Uint8Array(8), /unknown message type/);
@@ -239,8 +250,13 @@ describe("protocol messages", () => {
     expectMalformed(1, payload({ u64: 1n }, txn16, { u64: 1n << 60n }, { u32: 0 }), /safe integer/);
     expectMalformed(
       2,
-      payload({ u64: 1n }, [0], { u64: (1n << 64n) - (1n << 60n) }, { u32: 0 }),
+      payload({ u64: 1n }, [0, 0], { u64: (1n << 64n) - (1n << 60n) }, { u64: 0n }, { u32: 0 }),
       /safe/,
+    );
+    expectMalformed(
+      2,
+      payload({ u64: 1n }, [0, 0], { u64: 1n }, { u64: 1n << 60n }, { u32: 0 }),
+      /prev_tau/,
     );
   });
 
@@ -269,13 +285,18 @@ describe("protocol messages", () => {
     invalid({ ...base, tauStart: 2 ** 60, writes: [] });
     invalid({ ...base, requestId: -1n, writes: [] });
     invalid({ type: MessageType.Ping, nonce: 1n << 64n });
-    invalid({
+    const reply = {
       type: MessageType.CommitReply,
       requestId: 1n,
-      verdict: 4 as 0,
+      verdict: 0 as const,
+      flags: 0,
       tauCommit: 0,
+      prevTau: 0,
       detail: "",
-    });
+    };
+    invalid({ ...reply, verdict: 4 as 0 });
+    invalid({ ...reply, flags: 2 });
+    invalid({ ...reply, prevTau: 2 ** 60 });
   });
 
   it("decodes copies that do not alias the input buffer", () => {

@@ -77,7 +77,9 @@ describe("sidecar core", () => {
       type: MessageType.CommitReply,
       requestId: 9n,
       verdict: Verdict.Committed,
+      flags: 0,
       tauCommit: t0 + 5,
+      prevTau: 0, // this journal does not tell (no appendPlaced)
       detail: "",
     });
   });

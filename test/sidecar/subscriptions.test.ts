@@ -3,13 +3,15 @@
  * socket: WAIT_VISIBLE is answered at once with no QP subscribed, only after
  * the subscribed QP's APPLIED reaches tau, and — for a QP that disconnected —
  * only after the last lease sent to it has passed; the asking backend's own
- * QP counts as having applied the commit it just made. A subscription may
- * send only APPLIED and PING.
+ * QP counts as having applied the commit it just made; a commit that no
+ * other QP must see is flagged as needing no WAIT_VISIBLE, and a QP that
+ * joins later gets no lease before it applied it. A subscription may send
+ * only APPLIED and PING.
  */
 import assert from "node:assert/strict";
 import path from "node:path";
 import { MonotonicClock } from "../../src/io/monotonic-clock";
-import { ErrorCode, MessageType, Verdict } from "../../src/protocol";
+import { CommitReplyFlag, ErrorCode, MessageType, Verdict } from "../../src/protocol";
 import type { CommitReply, Message } from "../../src/protocol";
 import { realClock, startSidecar } from "../../src/sidecar";
 import type { RunningSidecar } from "../../src/sidecar";
@@ -126,6 +128,42 @@ describe("sidecar subscriptions and WAIT_VISIBLE", function () {
     });
     assert.deepStrictEqual(await c.next(), { type: MessageType.Visible, requestId: 6n, tau });
     assert.ok(own.records.some((r) => r.tau === tau));
+  });
+
+  it("flags a commit no other QP must see as needing no WAIT_VISIBLE, and holds back a late QP's lease", async () => {
+    const own = await liveQp(21n);
+    const c = await backend();
+    const txnId = new Uint8Array(16);
+    new DataView(txnId.buffer).setBigUint64(0, 21n, true);
+    const alone = (await c.commit(
+      commitRequest(clock.nowMicros(), [upd("alone")], { txnId }),
+    )) as CommitReply;
+    assert.equal(alone.verdict, Verdict.Committed);
+    assert.equal(alone.flags, CommitReplyFlag.VisibleWhenAppliedHere, "only QP 21 counts");
+    assert.ok(alone.prevTau < alone.tauCommit); // 0: no commit before it
+    // QP 22 subscribes from before that commit: no lease until it has applied it.
+    const late = await SubscriberClient.subscribe(running.socketPath, {
+      qpId: 22n,
+      fromTau: alone.tauCommit - 1,
+    });
+    sockets.push(late);
+    await late.untilWatermark(alone.tauCommit);
+    await new Promise((r) => setTimeout(r, 100)); // heartbeats renew leases meanwhile
+    assert.ok(
+      late.watermarks.every((w) => w.leaseUntilUs === 0),
+      "no lease below the skipped commit",
+    );
+    late.applied(alone.tauCommit);
+    await late.until(() => late.watermarks.some((w) => w.leaseUntilUs > 0), "a lease");
+    // Now QP 22 counts: a commit of QP 21 waits for it again.
+    const txnId2 = new Uint8Array(16);
+    new DataView(txnId2.buffer).setBigUint64(0, 21n, true);
+    txnId2[8] = 1;
+    const shared = (await c.commit(
+      commitRequest(clock.nowMicros(), [upd("shared")], { txnId: txnId2 }),
+    )) as CommitReply;
+    assert.equal(shared.flags, 0, "QP 22 counts too");
+    assert.ok(own.records.some((r) => r.tau === alone.tauCommit));
   });
 
   it("stops waiting for a QP that disconnected only after its lease has passed", async () => {
