@@ -995,6 +995,7 @@ static bool apply_commit(const wire_message *m, int64 tau) {
                            error->message)));
     }
     FreeErrorData(error);
+    (void)flush_out(); /* queued reports leave before we wait; a lost connection shows later */
     applier_sleep(applier_retry_pause_ms);
   }
 }
@@ -1168,10 +1169,14 @@ static FramesResult handle_frames(void) {
     at += frame_bytes;
     /*
      * A commit applied here may be what another QP's WAIT_VISIBLE waits on:
-     * report it with this batch. A commit of this QP made in its turn needs
-     * no report: its backend's WAIT_VISIBLE tells the sidecar itself.
+     * report it at once, before the next record (which may wait for locks).
+     * A commit of this QP made in its turn needs no report: its backend's
+     * WAIT_VISIBLE (or the reply's flag) tells the sidecar itself.
      */
-    if (result == FRAMES_OK) maybe_report(m.type == WIRE_RECORD && applied_here);
+    if (result == FRAMES_OK) {
+      maybe_report(m.type == WIRE_RECORD && applied_here);
+      if (applied_here && !flush_out()) result = FRAMES_LOST;
+    }
   }
   if (at > 0) {
     memmove(in_buf, in_buf + at, in_len - at);

@@ -44,7 +44,7 @@ typedef enum CommitPhase {
 static CommitPhase phase = PHASE_IDLE;
 static TransactionId phase_xid = InvalidTransactionId;
 static uint64 phase_txn_sysid = 0;
-static uint64 phase_txn_fxid = 0;
+static uint64 phase_txn_local_id = 0;
 static int64 phase_tau_commit = 0;
 /* The sidecar said no other QP counts (WIRE_REPLY_VISIBLE_WHEN_APPLIED_HERE): no WAIT_VISIBLE. */
 static bool phase_visible_here = false;
@@ -132,8 +132,17 @@ static void commit_pre_commit(void) {
     elog(WARNING, "ordo: a writing transaction without a snapshot");
   snapshot = GetTransactionSnapshot();
   phase_txn_sysid = GetSystemIdentifier();
-  phase_txn_fxid = U64FromFullTransactionId(fxid);
-  encode_txn_id(txn_id, phase_txn_sysid, phase_txn_fxid);
+  /*
+   * txn_id = system id, then the xid in the low half and this server start's
+   * random nonce in the high half. Not the full transaction id: with
+   * synchronous_commit off a crash can lose the last commits from the WAL,
+   * and the restarted server hands out their xids again, while the journal
+   * still holds them under their old txn ids (the sidecar would take the
+   * new transaction for a retry of the old one). The applier matches its
+   * turns by the low half.
+   */
+  phase_txn_local_id = ((uint64)visibility_boot_nonce() << 32) | XidFromFullTransactionId(fxid);
+  encode_txn_id(txn_id, phase_txn_sysid, phase_txn_local_id);
 
   tau_start = visibility_begin(XidFromFullTransactionId(fxid), snapshot, transaction_start_us());
   phase = PHASE_REGISTERED;
@@ -146,7 +155,7 @@ static void commit_pre_commit(void) {
   capture_log_write_set(DEBUG1);
   elog(DEBUG1, "ordo: sending transaction " UINT64_FORMAT ":" UINT64_FORMAT
                " (request " UINT64_FORMAT ", tau_start " INT64_FORMAT ", %zu bytes)",
-       phase_txn_sysid, phase_txn_fxid, request_id, tau_start, frame->len);
+       phase_txn_sysid, phase_txn_local_id, request_id, tau_start, frame->len);
 
   if (replication_enabled()) {
     replication_turn_sent(phase_xid);
@@ -187,13 +196,13 @@ static void commit_pre_commit(void) {
   phase_visible_here = (reply.flags & WIRE_REPLY_VISIBLE_WHEN_APPLIED_HERE) != 0;
   last_tau_commit = reply.tau_commit;
   elog(DEBUG1, "ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT " committed at tau " INT64_FORMAT,
-       phase_txn_sysid, phase_txn_fxid, reply.tau_commit);
+       phase_txn_sysid, phase_txn_local_id, reply.tau_commit);
   if (turn_open) {
     /* Our turn in the total order: returns with the origin's progress set to tau_commit. */
     replication_turn_verdict(true, reply.tau_commit, reply.prev_tau);
     replication_turn_wait();
     elog(DEBUG1, "ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT " has its turn",
-         phase_txn_sysid, phase_txn_fxid);
+         phase_txn_sysid, phase_txn_local_id);
   }
 }
 
@@ -248,7 +257,7 @@ static void commit_on_abort(void) {
     ereport(WARNING,
             (errmsg("ordo: transaction " UINT64_FORMAT ":" UINT64_FORMAT
                     " committed in the journal at tau " INT64_FORMAT " but its local commit failed",
-                    phase_txn_sysid, phase_txn_fxid, phase_tau_commit),
+                    phase_txn_sysid, phase_txn_local_id, phase_tau_commit),
              errdetail("The journal is the system of record; replay brings this server up to "
                        "date.")));
   else if (phase == PHASE_REGISTERED)

@@ -80,6 +80,8 @@ extern void visibility_init(void);
 extern int64 visibility_now_us(void);
 /* snapshot_bound_us: a clock reading taken before the transaction's snapshot. */
 extern int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_bound_us);
+/* Random per server start; with the xid it makes txn ids unique across crashes (commit.c). */
+extern uint32 visibility_boot_nonce(void);
 extern void visibility_mark_committed(TransactionId xid, int64 tau_commit);
 extern void visibility_remove(TransactionId xid);
 /* The applier, before committing xid that applies the journal's commit at tau_commit. */

@@ -279,6 +279,10 @@ void replication_turn_wait(void) {
     if (state == ORDO_TURN_GRANTED) break;
     if (state != ORDO_TURN_WAITING)
       elog(ERROR, "ordo: waiting for a commit turn in state %u", (unsigned)state);
+    /* Only our own turn moves applied_tau to tau: if it got there, our record was not where
+     * the reply said (a broken invariant). Waiting on would hold our rows for good. */
+    if (replication_applied_tau() >= tau)
+      turn_give_up(tau, "the commit order passed that tau without giving this transaction its turn");
     if (doomed)
       turn_give_up(tau, "a schema change before it in the commit order needed a lock it held");
     if (failed) turn_give_up(tau, "this query processor stopped applying commits");

@@ -50,6 +50,8 @@ typedef struct VisibilityEntry {
 
 typedef struct VisibilityRing {
   LWLock *lock;
+  /* Random at every start of the server: the upper half of this QP's txn ids (commit.c). */
+  uint32 boot_nonce;
   uint32 slots;
   uint32 used; /* entries[0 .. used) are live; removal swaps the last one in */
   uint64 inserts;
@@ -78,6 +80,8 @@ static void visibility_shmem_startup(void) {
   ring = ShmemInitStruct("ordo visibility ring", visibility_shmem_size(), &found);
   if (!found) {
     ring->lock = &(GetNamedLWLockTranche(visibility_tranche_name))->lock;
+    if (!pg_strong_random(&ring->boot_nonce, sizeof ring->boot_nonce))
+      ring->boot_nonce = (uint32)visibility_now_us() ^ (uint32)MyProcPid;
     ring->slots = (uint32)ordo_visibility_slots;
     ring->used = 0;
     ring->inserts = 0;
@@ -90,6 +94,11 @@ void visibility_init(void) {
   shmem_request_hook = visibility_shmem_request;
   prev_shmem_startup_hook = shmem_startup_hook;
   shmem_startup_hook = visibility_shmem_startup;
+}
+
+uint32 visibility_boot_nonce(void) {
+  Assert(ring != NULL);
+  return ring->boot_nonce;
 }
 
 int64 visibility_now_us(void) {

@@ -39,6 +39,7 @@ import type { Applied, FrameErrorCode, Message, Subscribe, WaitVisible } from ".
 import type { Logger } from "./log";
 import type { Sidecar } from "./sidecar";
 import type { Replication, SubscriberLink } from "./subscriptions";
+import { WaitStats } from "./wait-stats";
 
 export const connections_max_default = 1024;
 export const connection_in_flight_max_default = 256;
@@ -295,7 +296,8 @@ class Connection implements SubscriberLink {
         return;
       case MessageType.Pong:
         return;
-      case MessageType.CommitRequest:
+      case MessageType.CommitRequest: {
+        const arrived = performance.now();
         this.#inFlight += 1;
         if (this.#inFlight >= this.#server.maxInFlightPerConnection) this.#socket.pause();
         void this.#server.sidecar.commit(message).then(
@@ -307,6 +309,7 @@ class Connection implements SubscriberLink {
                 reply = { ...reply, flags: reply.flags | CommitReplyFlag.VisibleWhenAppliedHere };
               }
             }
+            this.#server.commitLatency.record((performance.now() - arrived) * 1000);
             this.#settle(reply);
           },
           (error: unknown) => {
@@ -320,6 +323,7 @@ class Connection implements SubscriberLink {
           },
         );
         return;
+      }
       case MessageType.Subscribe:
       case MessageType.Applied:
       case MessageType.WaitVisible:
@@ -388,6 +392,8 @@ export class SidecarServer {
   readonly maxConnections: number;
   readonly maxInFlightPerConnection: number;
   readonly replication: Replication | null;
+  /** From a COMMIT_REQUEST's arrival to its reply leaving: the sidecar's part of a commit. */
+  readonly commitLatency = new WaitStats();
   readonly #owner: SocketOwner | null;
   readonly #server: net.Server;
   readonly #connections = new Set<Connection>();

@@ -242,7 +242,10 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       listening.stopAccepting();
       await sidecar.stop();
       await listening.close();
-      logger.log("info", "stats", { visibleWait: replicating.visibleWaits.summary() });
+      logger.log("info", "stats", {
+        visibleWait: replicating.visibleWaits.summary(),
+        commitLatency: listening.commitLatency.summary(),
+      });
       replicating.close();
       adjudicator.close();
       try {

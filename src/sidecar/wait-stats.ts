@@ -1,6 +1,8 @@
 /**
- * How long commits wait for visibility everywhere (WAIT_VISIBLE → VISIBLE):
- * the price ordo pays for strong reads (docs/replication.md §6). Keeps the
+ * Durations of one kind: how long commits wait for visibility everywhere
+ * (WAIT_VISIBLE → VISIBLE, the price ordo pays for strong reads,
+ * docs/replication.md §6), or how long the sidecar takes to answer a
+ * commit. Keeps the
  * most recent `samples_max` waits in a ring, so memory is bounded however
  * long the sidecar runs, and answers percentiles over them.
  */
