@@ -1169,14 +1169,12 @@ static FramesResult handle_frames(void) {
     at += frame_bytes;
     /*
      * A commit applied here may be what another QP's WAIT_VISIBLE waits on:
-     * report it at once, before the next record (which may wait for locks).
-     * A commit of this QP made in its turn needs no report: its backend's
-     * WAIT_VISIBLE (or the reply's flag) tells the sidecar itself.
+     * report it with this batch (flushed at its end, or before any wait for
+     * a turn or a lock). A commit of this QP made in its turn needs no
+     * report: its backend's WAIT_VISIBLE (or the reply's flag) tells the
+     * sidecar itself.
      */
-    if (result == FRAMES_OK) {
-      maybe_report(m.type == WIRE_RECORD && applied_here);
-      if (applied_here && !flush_out()) result = FRAMES_LOST;
-    }
+    if (result == FRAMES_OK) maybe_report(m.type == WIRE_RECORD && applied_here);
   }
   if (at > 0) {
     memmove(in_buf, in_buf + at, in_len - at);

@@ -160,7 +160,26 @@ static void plan_rename(DdlPlan *plan, RenameStmt *stmt) {
   }
 }
 
+/*
+ * CREATE / DROP INDEX CONCURRENTLY commit several transactions of their own
+ * and cannot run inside one, which is how every other QP's applier runs a
+ * schema change: refused with replication on, before anything happens.
+ */
+static void refuse_concurrently(const char *what) {
+  ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                  errmsg("ordo: %s CONCURRENTLY is not supported", what),
+                  errdetail("Every query processor applies a schema change inside one "
+                            "transaction, in the commit order."),
+                  errhint("Use %s without CONCURRENTLY.", what)));
+}
+
 static void plan_statement(DdlPlan *plan, Node *parsetree) {
+  if (replication_enabled()) {
+    if (IsA(parsetree, IndexStmt) && ((IndexStmt *)parsetree)->concurrent)
+      refuse_concurrently("CREATE INDEX");
+    if (IsA(parsetree, DropStmt) && ((DropStmt *)parsetree)->concurrent)
+      refuse_concurrently("DROP INDEX");
+  }
   switch (nodeTag(parsetree)) {
     case T_CreateStmt: {
       CreateStmt *stmt = (CreateStmt *)parsetree;

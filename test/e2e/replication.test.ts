@@ -183,6 +183,23 @@ describe("replication across QPs (e2e)", function () {
     assert.match(err!.message, /^ordo: a transaction cannot mix DDL and DML/);
   });
 
+  it("refuses CREATE and DROP INDEX CONCURRENTLY, which no QP could apply in order", async function () {
+    for (const sql of [
+      "CREATE INDEX CONCURRENTLY kv_v_idx ON kv (v)",
+      "DROP INDEX CONCURRENTLY IF EXISTS kv_v_idx",
+    ]) {
+      const err = await sqlError(() => a.query(sql));
+      assert.equal(err?.code, "0A000", sql);
+      assert.match(err!.message, /^ordo: (CREATE|DROP) INDEX CONCURRENTLY is not supported/);
+    }
+    await a.query("CREATE INDEX kv_v_idx ON kv (v)");
+    await waitFor("the index on QP 1", async () => {
+      const { rows } = await b.query("SELECT to_regclass('kv_v_idx') IS NOT NULL AS ok");
+      return rows[0].ok === true;
+    });
+    await a.query("DROP INDEX kv_v_idx");
+  });
+
   it("keeps the bank total on every read across 3 QPs and converges", async function () {
     const clients = await Promise.all(
       Array.from({ length: bank_clients }, (_, i) => cluster.client(i % 3)),
