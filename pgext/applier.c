@@ -108,10 +108,7 @@ typedef struct PlanEntry {
 } PlanEntry;
 
 static pgsocket sock = PGINVALID_SOCKET;
-/* Latch, postmaster death and sock, made once per connection (not an epoll set per wait). */
-static WaitEventSet *wait_set = NULL;
-static int wait_sock_pos = -1;
-static int wait_sock_events = 0;
+static OrdoSocketWait sock_wait = {NULL, -1, 0}; /* open exactly while sock is */
 static uint8 *in_buf = NULL;
 static size_t in_len = 0;
 static size_t in_cap = 0;
@@ -170,9 +167,7 @@ static void set_failed(int64 tau, const char *text) {
 /* ---- the sidecar connection ---- */
 
 static void disconnect(void) {
-  if (wait_set != NULL) FreeWaitEventSet(wait_set);
-  wait_set = NULL;
-  wait_sock_pos = -1;
+  socket_wait_close(&sock_wait);
   if (sock != PGINVALID_SOCKET) close(sock);
   sock = PGINVALID_SOCKET;
   in_len = 0;
@@ -198,24 +193,8 @@ static bool connect_sidecar(void) {
   sock = fd;
   in_len = 0;
   resetStringInfo(&out_buf);
-  wait_set = CreateWaitEventSet(TopMemoryContext, 3);
-  AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-  AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-  wait_sock_events = WL_SOCKET_READABLE;
-  wait_sock_pos = AddWaitEventToSet(wait_set, wait_sock_events, fd, NULL, NULL);
+  socket_wait_open(&sock_wait, fd);
   return true;
-}
-
-/* Waits for the latch or `events` on the socket, at most timeout_ms; returns what happened. */
-static int wait_latch_or_sock(int events, long timeout_ms) {
-  WaitEvent event;
-  Assert(wait_set != NULL);
-  if (events != wait_sock_events) {
-    ModifyWaitEvent(wait_set, wait_sock_pos, events, NULL);
-    wait_sock_events = events;
-  }
-  if (WaitEventSetWait(wait_set, timeout_ms, &event, 1, PG_WAIT_EXTENSION) != 1) return 0;
-  return event.events;
 }
 
 /* Sends what it can of out_buf; false when the connection is lost. */
@@ -351,6 +330,13 @@ static SPIPlanPtr plan_for(const char *sql, int nargs) {
   return plan;
 }
 
+/* Runs sql (cached plan) with its text parameters; anything but `expected` is an ERROR. */
+static void execute_plan(const char *sql, int nargs, Datum *values, const char *nulls,
+                         int expected) {
+  int ret = SPI_execute_plan(plan_for(sql, nargs), values, nulls, false, 0);
+  if (ret != expected) elog(ERROR, "ordo: \"%s\" returned %s", sql, SPI_result_code_string(ret));
+}
+
 static char *key_name(const char *data, uint16 len) { return pnstrdup(data, len); }
 
 /* Opens the table a primary key names, with the lock its row change needs. */
@@ -413,8 +399,6 @@ static void apply_upsert(const wire_write *w) {
   const uint8 *end;
   int nargs = 0;
   int i;
-  int ret;
-  SPIPlanPtr plan;
   StringInfoData sql;
 
   decode_key_or_fail(w, &key);
@@ -470,11 +454,7 @@ static void apply_upsert(const wire_write *w) {
   else
     appendStringInfoString(&sql, ") DO NOTHING");
   table_close(rel, NoLock);
-
-  plan = plan_for(sql.data, nargs);
-  ret = SPI_execute_plan(plan, values, nulls, false, 0);
-  if (ret != SPI_OK_INSERT)
-    elog(ERROR, "ordo: \"%s\" returned %s", sql.data, SPI_result_code_string(ret));
+  execute_plan(sql.data, nargs, values, nulls, SPI_OK_INSERT);
 }
 
 /* Delete by primary key. */
@@ -490,8 +470,6 @@ static void apply_delete(const wire_write *w) {
   const uint8 *end;
   StringInfoData lhs, rhs, sql;
   int i;
-  int ret;
-  SPIPlanPtr plan;
 
   decode_key_or_fail(w, &key);
   rel = open_key_table(&key, RowExclusiveLock);
@@ -519,11 +497,7 @@ static void apply_delete(const wire_write *w) {
   appendStringInfo(&sql, "DELETE FROM %s WHERE (%s) = (%s)", qualified_name(rel), lhs.data,
                    rhs.data);
   table_close(rel, NoLock);
-
-  plan = plan_for(sql.data, npk);
-  ret = SPI_execute_plan(plan, values, nulls, false, 0);
-  if (ret != SPI_OK_DELETE)
-    elog(ERROR, "ordo: \"%s\" returned %s", sql.data, SPI_result_code_string(ret));
+  execute_plan(sql.data, npk, values, nulls, SPI_OK_DELETE);
 }
 
 /* DDL: the statement as the same role with the same search_path (both local to the transaction). */
@@ -1204,7 +1178,8 @@ static bool follow(void) {
     int rc;
     FramesResult fr;
     if (out_buf.len > 0) events |= WL_SOCKET_WRITEABLE;
-    rc = wait_latch_or_sock(events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE), applier_poll_ms);
+    rc = socket_wait(&sock_wait, events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE),
+                     applier_poll_ms);
     if (rc & WL_LATCH_SET) {
       ResetLatch(MyLatch);
       CHECK_FOR_INTERRUPTS();

@@ -10,6 +10,7 @@
 
 #include "postgres.h"
 
+#include "storage/latch.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 
@@ -72,6 +73,21 @@ extern uint64 transport_next_request_id(void);
 extern OrdoSendOutcome transport_commit(const uint8 *frame, size_t frame_len, uint64 request_id,
                                         OrdoReply *reply);
 extern void transport_disconnect(void);
+
+/*
+ * A wait on this process's latch, postmaster death and one socket, made
+ * once per connection instead of an epoll set per wait (WaitLatchOrSocket).
+ * Used by the backend's connection (transport.c) and the applier's.
+ */
+typedef struct OrdoSocketWait {
+  WaitEventSet *set; /* NULL while closed */
+  int socket_pos;
+  int socket_events; /* WL_SOCKET_* the set waits for now */
+} OrdoSocketWait;
+extern void socket_wait_open(OrdoSocketWait *wait, pgsocket fd);
+extern void socket_wait_close(OrdoSocketWait *wait);
+/* Waits at most timeout_ms for the latch or socket_events; the WL_* bits that happened, 0 if none. */
+extern int socket_wait(OrdoSocketWait *wait, int socket_events, long timeout_ms);
 /* WAIT_VISIBLE(tau), then wait for VISIBLE; never throws; on false *problem says why. */
 extern bool transport_wait_visible(int64 tau, int timeout_ms, const char **problem);
 

@@ -48,7 +48,7 @@ OrdoReplicationShared *replication_shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool turn_origin_set_up = false; /* this backend holds the origin for its turn */
-/* pgprocnos to wake, collected under the mutex (nslots entries, made at the first turn). */
+/* pgprocnos to wake, collected under the mutex (nslots entries; see wake_buffer). */
 static int *wake_procnos = NULL;
 
 static int replication_slot_count(void) {
@@ -183,12 +183,21 @@ static void wake_applier(void) {
   if (latch != NULL) SetLatch(latch);
 }
 
+/*
+ * The buffer replication_wake_turns collects into. A backend makes it at
+ * replication_turn_sent, before its only call (at the end of its turn, where
+ * an ERROR would PANIC); the applier at its first call.
+ */
+static int *wake_buffer(void) {
+  if (wake_procnos == NULL)
+    wake_procnos = MemoryContextAlloc(TopMemoryContext, sizeof(int) * replication_shared->nslots);
+  return wake_procnos;
+}
+
 void replication_turn_sent(TransactionId xid) {
   OrdoTurnSlot *slot;
   if (!ordo_replication || replication_shared == NULL) return;
-  /* Here, where an error is still allowed: replication_turn_finish must not allocate. */
-  if (wake_procnos == NULL)
-    wake_procnos = MemoryContextAlloc(TopMemoryContext, sizeof(int) * replication_shared->nslots);
+  (void)wake_buffer(); /* here, where an error is still allowed: turn_finish must not allocate */
   slot = my_slot();
   SpinLockAcquire(&replication_shared->mutex);
   slot->xid = xid;
@@ -225,17 +234,19 @@ void replication_wake_turns(void) {
   int64 applied;
   int n = 0;
   int i;
-  if (!ordo_replication || replication_shared == NULL || wake_procnos == NULL) return;
+  int *procnos;
+  if (!ordo_replication || replication_shared == NULL) return;
+  procnos = wake_buffer();
   pg_memory_barrier(); /* applied_tau is written before the slots are read */
   applied = replication_applied_tau();
   SpinLockAcquire(&replication_shared->mutex);
   for (i = 0; i < replication_shared->nslots; i++) {
     OrdoTurnSlot *s = &replication_shared->slots[i];
     if (s->state == ORDO_TURN_WAITING && s->prev_tau > 0 && s->prev_tau <= applied)
-      wake_procnos[n++] = i;
+      procnos[n++] = i;
   }
   SpinLockRelease(&replication_shared->mutex);
-  for (i = 0; i < n; i++) SetLatch(&ProcGlobal->allProcs[wake_procnos[i]].procLatch);
+  for (i = 0; i < n; i++) SetLatch(&ProcGlobal->allProcs[procnos[i]].procLatch);
 }
 
 static void turn_give_up(int64 tau, const char *why) {

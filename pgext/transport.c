@@ -39,10 +39,8 @@
 #define transport_problem_bytes 256
 
 static pgsocket sidecar_fd = PGINVALID_SOCKET;
-/* Latch, postmaster death and sidecar_fd; exists exactly while sidecar_fd is open. */
-static WaitEventSet *wait_set = NULL;
-static int wait_socket_pos = -1;
-static int wait_socket_events = 0;
+/* Open exactly while sidecar_fd is. */
+static OrdoSocketWait sidecar_wait = {NULL, -1, 0};
 static char connected_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint64 next_request_id = 1;
 static uint8 *recv_buf = NULL;
@@ -61,12 +59,36 @@ static void set_problem(const char *fmt, ...) {
 
 void transport_init(void) {}
 
+void socket_wait_open(OrdoSocketWait *wait, pgsocket fd) {
+  Assert(wait->set == NULL);
+  wait->set = CreateWaitEventSet(TopMemoryContext, 3);
+  AddWaitEventToSet(wait->set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+  AddWaitEventToSet(wait->set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+  wait->socket_events = WL_SOCKET_READABLE;
+  wait->socket_pos = AddWaitEventToSet(wait->set, wait->socket_events, fd, NULL, NULL);
+}
+
+void socket_wait_close(OrdoSocketWait *wait) {
+  if (wait->set != NULL) FreeWaitEventSet(wait->set);
+  wait->set = NULL;
+  wait->socket_pos = -1;
+}
+
+int socket_wait(OrdoSocketWait *wait, int socket_events, long timeout_ms) {
+  WaitEvent event;
+  Assert(wait->set != NULL);
+  if (socket_events != wait->socket_events) {
+    ModifyWaitEvent(wait->set, wait->socket_pos, socket_events, NULL);
+    wait->socket_events = socket_events;
+  }
+  if (WaitEventSetWait(wait->set, timeout_ms, &event, 1, PG_WAIT_EXTENSION) != 1) return 0;
+  return event.events;
+}
+
 uint64 transport_next_request_id(void) { return next_request_id++; }
 
 void transport_disconnect(void) {
-  if (wait_set != NULL) FreeWaitEventSet(wait_set);
-  wait_set = NULL;
-  wait_socket_pos = -1;
+  socket_wait_close(&sidecar_wait);
   if (sidecar_fd != PGINVALID_SOCKET) close(sidecar_fd);
   sidecar_fd = PGINVALID_SOCKET;
   recv_len = 0;
@@ -86,15 +108,8 @@ static bool wait_socket(int events, TimestampTz deadline, bool *cancelled) {
   for (;;) {
     long left = ms_left(deadline);
     int rc;
-    WaitEvent event;
     if (left <= 0) return false;
-    Assert(wait_set != NULL);
-    if (events != wait_socket_events) {
-      ModifyWaitEvent(wait_set, wait_socket_pos, events, NULL);
-      wait_socket_events = events;
-    }
-    rc = 0;
-    if (WaitEventSetWait(wait_set, left, &event, 1, PG_WAIT_EXTENSION) == 1) rc = event.events;
+    rc = socket_wait(&sidecar_wait, events, left);
     if (rc & WL_LATCH_SET) {
       ResetLatch(MyLatch);
       if (QueryCancelPending && cancelled != NULL) {
@@ -156,11 +171,7 @@ static bool connect_sidecar(void) {
     return false;
   }
   sidecar_fd = fd;
-  wait_set = CreateWaitEventSet(TopMemoryContext, 3);
-  AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-  AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-  wait_socket_events = WL_SOCKET_READABLE;
-  wait_socket_pos = AddWaitEventToSet(wait_set, wait_socket_events, fd, NULL, NULL);
+  socket_wait_open(&sidecar_wait, fd);
   strlcpy(connected_path, ordo_sidecar_socket, sizeof connected_path);
   recv_len = 0;
   return true;

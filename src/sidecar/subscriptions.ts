@@ -278,10 +278,14 @@ export class Replication {
     return point >= 0 && point - member.applied > this.#fenceAfterUs;
   }
 
+  /** Gone or lagging: it counts only until its last lease has passed. */
+  #outgoing(member: Member): boolean {
+    return !member.connected || this.#lagging(member);
+  }
+
   /** Whether WAIT_VISIBLE must wait for the member: connected and current, or its lease runs. */
   #counts(member: Member, now: number): boolean {
-    const outgoing = !member.connected || this.#lagging(member);
-    return !outgoing || now <= member.leaseUntilUs;
+    return !this.#outgoing(member) || now <= member.leaseUntilUs;
   }
 
   #leaseFor(subscription: number): number {
@@ -300,14 +304,13 @@ export class Replication {
     let floor = Number.MAX_SAFE_INTEGER;
     let nextExpiry = Number.MAX_SAFE_INTEGER;
     for (const [id, member] of this.#members) {
-      const outgoing = !member.connected || this.#lagging(member);
-      if (outgoing && now > member.leaseUntilUs) {
+      if (!this.#counts(member, now)) {
         // Its lease has passed: nothing on it can rely on seeing new commits.
         if (!member.connected) this.#members.delete(id);
         continue;
       }
       floor = Math.min(floor, member.applied);
-      if (outgoing) nextExpiry = Math.min(nextExpiry, member.leaseUntilUs);
+      if (this.#outgoing(member)) nextExpiry = Math.min(nextExpiry, member.leaseUntilUs);
     }
     if (this.#waiters.length > 0) {
       const waiting: Waiter[] = [];

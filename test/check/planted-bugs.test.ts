@@ -172,8 +172,9 @@ describe("planted bugs: journal-acks-before-fsync", function () {
 describe("planted bugs: a short campaign catches each one", function () {
   this.timeout(120_000);
 
-  it("adjudicator-ignores-in-flight: lost appends, an SI anomaly or a QP stuck for good", async () => {
-    const result = await campaign({
+  /** Two QPs, eight clients appending to two hot keys for 6 s, with one planted bug. */
+  const hotKeys = (bug: string) =>
+    ({
       qps: 2,
       clients: 8,
       keysActive: 2,
@@ -181,22 +182,16 @@ describe("planted bugs: a short campaign catches each one", function () {
       workload: "append",
       opTimeoutMs: 3000,
       readyTimeoutMs: 5000,
-      plantedBugs: ["adjudicator-ignores-in-flight"],
-    });
+      plantedBugs: [bug],
+    }) as const;
+
+  it("adjudicator-ignores-in-flight: lost appends, an SI anomaly or a QP stuck for good", async () => {
+    const result = await campaign(hotKeys("adjudicator-ignores-in-flight"));
     assertCaught(result);
   });
 
   it("adjudicator-wrong-timestamp: lost appends, an SI anomaly or a QP stuck for good", async () => {
-    const result = await campaign({
-      qps: 2,
-      clients: 8,
-      keysActive: 2,
-      durationMs: 6000,
-      workload: "append",
-      opTimeoutMs: 3000,
-      readyTimeoutMs: 5000,
-      plantedBugs: ["adjudicator-wrong-timestamp"],
-    });
+    const result = await campaign(hotKeys("adjudicator-wrong-timestamp"));
     assertCaught(result);
   });
 
