@@ -17,7 +17,10 @@ import { sidecarPid } from "../../src/cluster/sidecar-process";
 import { startLocalCluster, type LocalCluster } from "../support/local-cluster";
 
 const flood_connections = 2000;
+/** Waves go on past flood_connections, up to this, until the sidecar itself refused one. */
+const flood_connections_max = 6000;
 const flood_wave = 50;
+const flood_wave_pause_ms = 10;
 const flood_settle_ms_max = 20_000;
 
 /** How one flood connection ended: refused (closed by the sidecar after a reply) or still open. */
@@ -148,16 +151,28 @@ describe("security", function () {
     await c.query("INSERT INTO flood_t VALUES (0)"); // the session's sidecar connection is open
     const pid = sidecarPid(cluster.layout.sidecarPidFile);
     assert.ok(pid !== null);
-    // Waves small enough for the listen backlog, so every connection reaches
-    // the sidecar (a full backlog would make the kernel refuse it instead).
+    // Waves small enough for the listen backlog, so connections reach the
+    // sidecar (a full backlog makes the kernel refuse them instead, without
+    // a reply). On a loaded machine the sidecar may accept slowly enough that
+    // the backlog still overflows, so waves go on until it refused one itself.
     const flood: Awaited<ReturnType<typeof floodConnect>>[] = [];
-    for (let i = 0; i < flood_connections; i += flood_wave) {
-      const wave = Math.min(flood_wave, flood_connections - i);
-      flood.push(
-        ...(await Promise.all(
-          Array.from({ length: wave }, () => floodConnect(cluster.layout.sidecarSocket)),
-        )),
+    let closed = 0;
+    let replied = 0;
+    while (
+      flood.length < flood_connections ||
+      (replied === 0 && flood.length < flood_connections_max)
+    ) {
+      const wave = await Promise.all(
+        Array.from({ length: flood_wave }, () => floodConnect(cluster.layout.sidecarSocket)),
       );
+      for (const f of wave) {
+        void f.refused.then((gotReply) => {
+          closed++;
+          if (gotReply) replied++;
+        });
+      }
+      flood.push(...wave);
+      await new Promise((r) => setTimeout(r, flood_wave_pause_ms));
     }
     try {
       // The existing session keeps committing while the flood holds the sidecar's slots.
@@ -165,21 +180,13 @@ describe("security", function () {
       // Past the limit every connection is closed: by the sidecar with an ERROR
       // frame, or by the kernel when the listen backlog overflowed. At most
       // connections_max_default stay open, whichever ones the sidecar accepted first.
-      let closed = 0;
-      let replied = 0;
-      for (const f of flood) {
-        void f.refused.then((gotReply) => {
-          closed++;
-          if (gotReply) replied++;
-        });
-      }
       const deadline = Date.now() + flood_settle_ms_max;
-      while (flood_connections - closed > connections_max_default && Date.now() < deadline) {
+      while (flood.length - closed > connections_max_default && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.ok(
-        flood_connections - closed <= connections_max_default,
-        `${flood_connections - closed} flood connections still open`,
+        flood.length - closed <= connections_max_default,
+        `${flood.length - closed} flood connections still open`,
       );
       assert.ok(replied > 0, "the sidecar answers a refused connection before closing it");
     } finally {
