@@ -26,8 +26,9 @@
  * transactions holding the record's rows (their xmax) are marked doomed, so
  * their next statement or COMMIT fails with 40001, and get the
  * recovery-conflict signal (as on a hot standby) if they still block one
- * grace later; for DDL every holder of a lock on its table is signalled at
- * once. The apply is retried. Any other error stops the applier: it records the failure in
+ * grace later; for DDL every holder of a lock on its table (or, for DDL on
+ * other objects, every transaction that did such DDL) is doomed the same
+ * way. The apply is retried. Any other error stops the applier: it records the failure in
  * shared memory, and the QP refuses new transactions with XX000.
  */
 #include "ordo.h"
@@ -500,7 +501,8 @@ static void apply_delete(const wire_write *w) {
   execute_plan(sql.data, npk, values, nulls, SPI_OK_DELETE);
 }
 
-/* DDL: the statement as the same role with the same search_path (both local to the transaction). */
+/* DDL: the statement as the same role with the same search_path (both local to the transaction).
+ * A statement with several keys carries its text in the first write only. */
 static void apply_ddl(const wire_write *w) {
   wire_ddl_image ddl;
   char *path;
@@ -510,6 +512,7 @@ static void apply_ddl(const wire_write *w) {
 
   if (!wire_decode_ddl_image(w->image, w->image_len, &ddl))
     ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("ordo: a malformed DDL image")));
+  if (ddl.statement_len == 0) return; /* another key of the statement before it (ddl.c) */
   path = pnstrdup(ddl.search_path, ddl.search_path_len);
   role = pnstrdup(ddl.role, ddl.role_len);
   statement = pnstrdup(ddl.statement, ddl.statement_len);
@@ -864,13 +867,16 @@ static int doom_table_writers(Oid relid, const wire_message *m, int64 tau) {
   return doomed;
 }
 
-/* DDL: every holder of a lock on relid; one waiting for its turn gives up (40003, §5). */
-static int doom_table_lockers(Oid relid) {
-  LOCKTAG tag;
+/*
+ * Every holder of the lock tag (a table a DDL changes; the catalog lock of
+ * DDL on other objects, ddl.c). One waiting for its turn gives up (40003,
+ * §5); the others are doomed like holders of a row: marked at once (their
+ * next statement or COMMIT fails with 40001), signalled one grace later.
+ */
+static int doom_lockers(const LOCKTAG *tag, const wire_message *m, int64 tau) {
   VirtualTransactionId *vxids;
-  int signalled = 0;
-  SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-  vxids = GetLockConflicts(&tag, AccessExclusiveLock, NULL);
+  int doomed = 0;
+  vxids = GetLockConflicts(tag, AccessExclusiveLock, NULL);
   for (; VirtualTransactionIdIsValid(*vxids); vxids++) {
     PGPROC *proc = BackendIdGetProc(vxids->backendId);
     bool waiting = false;
@@ -888,12 +894,25 @@ static int doom_table_lockers(Oid relid) {
     }
     if (waiting) {
       SetLatch(&proc->procLatch);
-      signalled++;
+      doomed++;
       continue;
     }
-    if (CancelVirtualTransaction(*vxids, PROCSIG_RECOVERY_CONFLICT_LOCK) != 0) signalled++;
+    doomed += doom_row_holder(proc, proc->xid, m, tau, false);
   }
-  return signalled;
+  return doomed;
+}
+
+static int doom_table_lockers(Oid relid, const wire_message *m, int64 tau) {
+  LOCKTAG tag;
+  SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+  return doom_lockers(&tag, m, tau);
+}
+
+/* DDL on other objects: every local transaction that did such DDL too (ddl.c). */
+static int doom_catalog_ddl(const wire_message *m, int64 tau) {
+  LOCKTAG tag;
+  ddl_catalog_locktag(&tag);
+  return doom_lockers(&tag, m, tau);
 }
 
 static int doom_blockers(const wire_message *m, int64 tau) {
@@ -915,12 +934,16 @@ static int doom_blockers(const wire_message *m, int64 tau) {
         w.kind == WIRE_KIND_SHARED_LOCK)
       continue;
     if (!wire_decode_key(w.key, w.key_len, &key)) continue;
+    if (w.kind == WIRE_KIND_DDL && key.schema_len == 0 && key.table_len == 0) {
+      doomed += doom_catalog_ddl(m, tau);
+      continue;
+    }
     nsp = get_namespace_oid(key_name(key.schema, key.schema_len), true);
     if (!OidIsValid(nsp)) continue;
     relid = get_relname_relid(key_name(key.table, key.table_len), nsp);
     if (!OidIsValid(relid)) continue;
     if (w.kind == WIRE_KIND_DDL) {
-      doomed += doom_table_lockers(relid);
+      doomed += doom_table_lockers(relid, m, tau);
       continue;
     }
     if (row_holders(&w, xids, &nxids) == HOLDERS_UNKNOWN) {

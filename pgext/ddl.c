@@ -17,17 +17,35 @@
  * table conflict, and a write to a table whose schema changed after the
  * writer's tau_start loses with OC001.
  *
+ * A statement that names several tables (DROP TABLE a, b; an ALTER of a
+ * partitioned table) records one write per table, and only the first
+ * carries the statement's text: appliers run it once, the others are keys.
+ *
+ * DDL on other objects of the database (schemas, sequences, views,
+ * functions, types, triggers, policies, comments, grants, roles, extensions)
+ * is recorded the same way under one catalog key (table key with an empty
+ * schema and name), so such statements conflict with each other. DROP
+ * SCHEMA also names every table in the schema. Not recorded: what belongs
+ * to one server (databases, tablespaces, ALTER SYSTEM, subscriptions,
+ * publications, event triggers, security labels), ordo's own extension and
+ * capture triggers, and statements on temporary objects.
+ *
  * Not captured: sub-commands PostgreSQL runs on its own (an index made by a
- * PRIMARY KEY clause is part of its CREATE TABLE), the scripts of CREATE
- * EXTENSION, and the applier's own statements (a background worker). With
- * replication on, a transaction may not mix DDL with row writes (capture.c)
- * and CREATE TABLE AS must be WITH NO DATA: its rows would have no primary
- * key, and its query could produce other rows on another QP.
+ * PRIMARY KEY clause is part of its CREATE TABLE), statements run while a
+ * captured statement runs (event triggers: every QP's own run them too), the
+ * scripts of CREATE EXTENSION, and the applier's own statements (a
+ * background worker). With replication on, a transaction may not mix DDL
+ * with row writes (capture.c) and CREATE TABLE AS must be WITH NO DATA: its
+ * rows would have no primary key, and its query could produce other rows on
+ * another QP.
  */
 #include "ordo.h"
 
 #include <ctype.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -40,6 +58,7 @@
 #include "replication.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 
 typedef struct DdlTarget {
@@ -52,9 +71,33 @@ typedef struct DdlPlan {
   List *targets;         /* DdlTarget * resolved before the statement runs */
   RangeVar *created;     /* a table the statement creates, resolved after it ran */
   bool created_has_data; /* CREATE TABLE AS without WITH NO DATA */
+  bool object;           /* DDL on another database object: replicated under the catalog key */
+  bool temp_before;      /* the transaction had used temporary objects before the statement */
 } DdlPlan;
 
+/*
+ * The key of DDL on objects other than tables (schemas, sequences, views,
+ * functions, types, roles, grants, ...): table key with an empty schema and
+ * name, so all such statements conflict with each other like writes of one
+ * row. DDL is rare; this keeps two QPs from creating one object at once.
+ */
+#define CATALOG_KEY_SCHEMA ""
+#define CATALOG_KEY_TABLE ""
+
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*
+ * An advisory lock tag no SQL function makes (their last field is 1 or 2).
+ * A transaction that records DDL under the catalog key holds it shared until
+ * it ends, so that an applier running such DDL from another QP finds it and
+ * dooms it (its catalog rows may block the applier).
+ */
+void ddl_catalog_locktag(LOCKTAG *tag) {
+  SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0x6f72646f, 0, 0x4f52);
+}
+
+/* Statements run while a captured one runs (event triggers) are part of it. */
+static int captured_depth = 0;
 
 static void add_target(DdlPlan *plan, const char *schema, const char *table) {
   ListCell *lc;
@@ -130,8 +173,32 @@ static void plan_alter_table(DdlPlan *plan, AlterTableStmt *stmt) {
   }
 }
 
+/* Every table in a schema (DROP SCHEMA ... CASCADE drops them). */
+static void add_schema_tables(DdlPlan *plan, const char *schema) {
+  Oid nsp = get_namespace_oid(schema, true);
+  Relation pg_class;
+  ScanKeyData key;
+  SysScanDesc scan;
+  HeapTuple tuple;
+  if (!OidIsValid(nsp) || !ordo_namespace_is_captured(nsp)) return;
+  pg_class = table_open(RelationRelationId, AccessShareLock);
+  ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ,
+              ObjectIdGetDatum(nsp));
+  scan = systable_beginscan(pg_class, InvalidOid, false, NULL, 1, &key);
+  while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+    Form_pg_class form = (Form_pg_class)GETSTRUCT(tuple);
+    if (is_table_kind(form->relkind)) add_table(plan, form->oid, false);
+  }
+  systable_endscan(scan);
+  table_close(pg_class, AccessShareLock);
+}
+
 static void plan_drop(DdlPlan *plan, DropStmt *stmt) {
   ListCell *lc;
+  if (stmt->removeType == OBJECT_SCHEMA) {
+    foreach (lc, stmt->objects) add_schema_tables(plan, strVal(lfirst(lc)));
+    return;
+  }
   if (stmt->removeType != OBJECT_TABLE && stmt->removeType != OBJECT_INDEX) return;
   foreach (lc, stmt->objects) {
     RangeVar *rv = makeRangeVarFromNameList((List *)lfirst(lc));
@@ -220,6 +287,128 @@ static void plan_statement(DdlPlan *plan, Node *parsetree) {
   }
 }
 
+/* Statements the table rules above handle (whether or not they named a captured table). */
+static bool is_table_statement(Node *parsetree) {
+  switch (nodeTag(parsetree)) {
+    case T_CreateStmt:
+    case T_IndexStmt:
+      return true;
+    case T_CreateTableAsStmt:
+      return ((CreateTableAsStmt *)parsetree)->objtype == OBJECT_TABLE;
+    case T_AlterTableStmt:
+      return ((AlterTableStmt *)parsetree)->objtype == OBJECT_TABLE;
+    case T_DropStmt: {
+      ObjectType type = ((DropStmt *)parsetree)->removeType;
+      return type == OBJECT_TABLE || type == OBJECT_INDEX;
+    }
+    case T_RenameStmt: {
+      RenameStmt *stmt = (RenameStmt *)parsetree;
+      return stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_INDEX ||
+             ((stmt->renameType == OBJECT_COLUMN || stmt->renameType == OBJECT_TABCONSTRAINT) &&
+              stmt->relationType == OBJECT_TABLE);
+    }
+    case T_AlterObjectSchemaStmt:
+      return ((AlterObjectSchemaStmt *)parsetree)->objectType == OBJECT_TABLE;
+    default:
+      return false;
+  }
+}
+
+/* Objects of the server rather than of the database, or of one server only. */
+static bool is_server_object(ObjectType type) {
+  return type == OBJECT_DATABASE || type == OBJECT_TABLESPACE || type == OBJECT_SUBSCRIPTION ||
+         type == OBJECT_PUBLICATION || type == OBJECT_PUBLICATION_NAMESPACE ||
+         type == OBJECT_PUBLICATION_REL || type == OBJECT_EVENT_TRIGGER;
+}
+
+static bool names_ordo_extension(const char *name) { return name && strcmp(name, "ordo") == 0; }
+
+/*
+ * DDL on other objects of the database that every QP runs too: everything
+ * PostgreSQL logs as DDL except what belongs to one server (databases,
+ * tablespaces, ALTER SYSTEM, subscriptions, publications, event triggers,
+ * security labels) and ordo's own extension and capture triggers, which
+ * every QP sets up for itself.
+ */
+static bool is_replicated_object_statement(Node *parsetree) {
+  if (GetCommandLogLevel(parsetree) != LOGSTMT_DDL || is_table_statement(parsetree)) return false;
+  switch (nodeTag(parsetree)) {
+    case T_CreatedbStmt:
+    case T_AlterDatabaseStmt:
+    case T_AlterDatabaseRefreshCollStmt:
+    case T_AlterDatabaseSetStmt:
+    case T_DropdbStmt:
+    case T_CreateTableSpaceStmt:
+    case T_DropTableSpaceStmt:
+    case T_AlterTableSpaceOptionsStmt:
+    case T_AlterTableMoveAllStmt:
+    case T_AlterSystemStmt:
+    case T_CreateSubscriptionStmt:
+    case T_AlterSubscriptionStmt:
+    case T_DropSubscriptionStmt:
+    case T_CreatePublicationStmt:
+    case T_AlterPublicationStmt:
+    case T_CreateEventTrigStmt:
+    case T_AlterEventTrigStmt:
+    case T_SecLabelStmt:
+      return false;
+    case T_CreateExtensionStmt:
+      return !names_ordo_extension(((CreateExtensionStmt *)parsetree)->extname);
+    case T_AlterExtensionStmt:
+      return !names_ordo_extension(((AlterExtensionStmt *)parsetree)->extname);
+    case T_AlterExtensionContentsStmt:
+      return !names_ordo_extension(((AlterExtensionContentsStmt *)parsetree)->extname);
+    case T_CreateTrigStmt:
+      return strcmp(((CreateTrigStmt *)parsetree)->trigname, "zzz_ordo_capture") != 0;
+    case T_DropStmt: {
+      DropStmt *stmt = (DropStmt *)parsetree;
+      ListCell *lc;
+      if (is_server_object(stmt->removeType)) return false;
+      if (stmt->removeType == OBJECT_EXTENSION)
+        foreach (lc, stmt->objects)
+          if (names_ordo_extension(strVal(lfirst(lc)))) return false;
+      return true;
+    }
+    case T_RenameStmt:
+      return !is_server_object(((RenameStmt *)parsetree)->renameType);
+    case T_AlterOwnerStmt:
+      return !is_server_object(((AlterOwnerStmt *)parsetree)->objectType);
+    case T_CommentStmt:
+      return !is_server_object(((CommentStmt *)parsetree)->objtype);
+    case T_GrantStmt:
+      return !is_server_object(((GrantStmt *)parsetree)->objtype);
+    default:
+      return true;
+  }
+}
+
+/* A relation the statement created (or would have) is temporary. */
+static bool created_temporary(RangeVar *rv) {
+  Oid relid;
+  if (rv == NULL) return false;
+  if (rv->relpersistence == RELPERSISTENCE_TEMP) return true;
+  relid = RangeVarGetRelid(rv, NoLock, true);
+  return OidIsValid(relid) && get_rel_persistence(relid) == RELPERSISTENCE_TEMP;
+}
+
+/*
+ * Temporary objects are this session's alone: a statement that used the
+ * temporary schema (PostgreSQL flags the transaction when one does) is not
+ * replicated. Once the transaction had used it before, views and sequences
+ * are checked by name (a view on a temporary table is temporary too).
+ */
+static bool object_statement_is_temporary(const DdlPlan *plan, Node *parsetree) {
+  if (!plan->temp_before && (MyXactFlags & XACT_FLAGS_ACCESSEDTEMPNAMESPACE)) return true;
+  switch (nodeTag(parsetree)) {
+    case T_ViewStmt:
+      return created_temporary(((ViewStmt *)parsetree)->view);
+    case T_CreateSeqStmt:
+      return created_temporary(((CreateSeqStmt *)parsetree)->sequence);
+    default:
+      return false;
+  }
+}
+
 /* After the statement ran: the table it created, where it was created. */
 static void resolve_created(DdlPlan *plan) {
   Oid nsp;
@@ -262,6 +451,12 @@ static void statement_text(PlannedStmt *pstmt, const char *query, const char **t
   }
 }
 
+/*
+ * One write per target; only the first carries the statement, so that an
+ * applier runs it once (DROP TABLE a, b names two tables, an ALTER of a
+ * partitioned table every partition). The others are keys for the
+ * adjudicator and have an empty statement.
+ */
 static void record_plan(DdlPlan *plan, PlannedStmt *pstmt, const char *query,
                         const char *search_path, const char *role) {
   const char *text;
@@ -272,6 +467,7 @@ static void record_plan(DdlPlan *plan, PlannedStmt *pstmt, const char *query,
   foreach (lc, plan->targets) {
     DdlTarget *t = (DdlTarget *)lfirst(lc);
     capture_append_ddl(t->schema, t->table, search_path, role, text, len);
+    len = 0;
   }
 }
 
@@ -279,31 +475,48 @@ static void ddl_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
                                ProcessUtilityContext context, ParamListInfo params,
                                QueryEnvironment *queryEnv, DestReceiver *dest,
                                QueryCompletion *qc) {
-  DdlPlan plan = {NIL, NULL, false};
+  DdlPlan plan = {NIL, NULL, false, false, false};
   bool active = MyBackendType == B_BACKEND && context != PROCESS_UTILITY_SUBCOMMAND &&
-                !creating_extension && queryString != NULL && IsTransactionState() &&
-                ordo_extension_installed();
+                captured_depth == 0 && !creating_extension && queryString != NULL &&
+                IsTransactionState() && ordo_extension_installed();
   char *search_path = NULL;
   char *role = NULL;
 
   if (active) {
     plan_statement(&plan, pstmt->utilityStmt);
-    active = plan.targets != NIL || plan.created != NULL;
+    plan.object = is_replicated_object_statement(pstmt->utilityStmt);
+    plan.temp_before = (MyXactFlags & XACT_FLAGS_ACCESSEDTEMPNAMESPACE) != 0;
+    active = plan.targets != NIL || plan.created != NULL || plan.object;
   }
   if (active) {
     const char *path = GetConfigOption("search_path", false, false);
     search_path = pstrdup(path ? path : "");
     role = pstrdup(GetUserNameFromId(GetUserId(), false));
+    captured_depth++;
   }
 
-  if (prev_ProcessUtility)
-    prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-  else
-    standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
-                            qc);
+  PG_TRY();
+  {
+    if (prev_ProcessUtility)
+      prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+    else
+      standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
+                              qc);
+  }
+  PG_FINALLY();
+  {
+    if (active) captured_depth--;
+  }
+  PG_END_TRY();
 
   if (active && IsTransactionState()) {
     resolve_created(&plan);
+    if (plan.object && !object_statement_is_temporary(&plan, pstmt->utilityStmt)) {
+      LOCKTAG tag;
+      ddl_catalog_locktag(&tag);
+      (void)LockAcquire(&tag, ShareLock, false, false);
+      add_target(&plan, CATALOG_KEY_SCHEMA, CATALOG_KEY_TABLE);
+    }
     record_plan(&plan, pstmt, queryString, search_path, role);
   }
 }

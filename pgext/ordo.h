@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "storage/latch.h"
+#include "storage/lock.h"
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 
@@ -47,6 +48,8 @@ extern void capture_append_ddl(const char *schema, const char *table, const char
 
 /* ddl.c: captures CREATE/ALTER/DROP TABLE and CREATE/DROP INDEX as kind-7 writes. */
 extern void ddl_init(void);
+/* The lock a transaction holds (shared) once it changed objects other than tables (ddl.c). */
+extern void ddl_catalog_locktag(LOCKTAG *tag);
 
 /* commit.c */
 extern void commit_init(void);

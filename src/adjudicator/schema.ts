@@ -70,22 +70,22 @@ export class SchemaVersions {
     for (const table of tables.dml) {
       const tau = this.#ddlTau.get(table);
       if (tau !== undefined && tau > tauStart) {
-        return `table ${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`;
+        return `${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`;
       }
       if (this.#ddlInFlight.has(table)) {
-        return `table ${printable(table)} has a schema change in flight`;
+        return `${printable(table)} has a schema change in flight`;
       }
     }
     for (const table of tables.ddl) {
       if (this.#ddlInFlight.has(table)) {
-        return `table ${printable(table)} has another schema change in flight`;
+        return `${printable(table)} has another schema change in flight`;
       }
       const tau = this.#ddlTau.get(table);
       if (tau !== undefined && tau > tauStart) {
-        return `table ${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`;
+        return `${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`;
       }
       if (this.#dmlInFlight.has(table)) {
-        return `table ${printable(table)} has writes in flight`;
+        return `${printable(table)} has writes in flight`;
       }
     }
     return null;
@@ -122,10 +122,15 @@ export class SchemaVersions {
   }
 }
 
+/**
+ * How a message names a table key: `table "schema.name"`, or the catalog
+ * (the key of DDL on objects other than tables: empty schema and name).
+ */
 function printable(table: string): string {
   const bytes = Buffer.from(table, "latin1");
   const schemaBytes = bytes.readUInt16LE(0);
   const schema = bytes.subarray(2, 2 + schemaBytes).toString("utf8");
   const name = bytes.subarray(4 + schemaBytes).toString("utf8");
-  return `"${schema}.${name}"`;
+  if (schema === "" && name === "") return "the catalog (DDL on objects other than tables)";
+  return `table "${schema}.${name}"`;
 }

@@ -62,6 +62,24 @@ describe("schema versions", function () {
     assert.equal(versions.check(writer, 50), null);
   });
 
+  it("serializes DDL on objects other than tables under the catalog key", function () {
+    const versions = new SchemaVersions();
+    const catalogKey = Buffer.concat([Buffer.from([3]), name(""), name(""), Buffer.alloc(2)]);
+    const catalog = tableSetOf([{ kind: WriteKind.Ddl, key: catalogKey }]);
+    assert.equal(catalog.ddl.length, 1);
+    versions.reserve(catalog);
+    assert.match(
+      versions.check(catalog, 10)!,
+      /^the catalog \(DDL on objects other than tables\) has another schema change in flight/,
+    );
+    versions.release(catalog);
+    versions.commit(catalog, 100);
+    assert.match(versions.check(catalog, 99)!, /^the catalog .* changed schema at tau 100/);
+    assert.equal(versions.check(catalog, 100), null);
+    // Row writers never name the catalog key, so they do not conflict with it.
+    assert.equal(versions.check({ ddl: [], dml: [tableOfKey(rowKey("t", "1"))!] }, 99), null);
+  });
+
   for (const engine of ["js", "native"] as const) {
     describe(`through the adjudicator (${engine})`, function () {
       it("gives writers of a changed table a schema conflict", function () {

@@ -200,6 +200,128 @@ describe("replication across QPs (e2e)", function () {
     await a.query("DROP INDEX kv_v_idx");
   });
 
+  it("runs a statement that names several tables once on every QP", async function () {
+    await a.query("CREATE TABLE multi_a (id int PRIMARY KEY)");
+    await a.query("CREATE TABLE multi_b (id int PRIMARY KEY)");
+    await a.query("DROP TABLE multi_a, multi_b");
+    await a.query(
+      "CREATE TABLE parted (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);" +
+        "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);" +
+        "CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (100) TO (200)",
+    );
+    await a.query("ALTER TABLE parted ADD COLUMN note text"); // a key per partition, one statement
+    await a.query("INSERT INTO parted VALUES (1, 1, 'x'), (150, 2, 'y')");
+    for (const other of [b, c]) {
+      const { rows } = await other.query(
+        "SELECT to_regclass('multi_a') IS NULL AND to_regclass('multi_b') IS NULL AS dropped",
+      );
+      assert.equal(rows[0].dropped, true);
+      assert.equal(await checksum(other, "parted"), await checksum(a, "parted"));
+    }
+  });
+
+  it("replicates DDL on schemas, sequences, views, functions, types, roles and grants, not on temporary objects", async function () {
+    await a.query("CREATE SCHEMA app");
+    await a.query("CREATE TABLE app.items (id int PRIMARY KEY, price int)");
+    await a.query("INSERT INTO app.items VALUES (1, 10), (2, 20)");
+    await a.query("CREATE SEQUENCE app.seq START 100");
+    await a.query("CREATE VIEW app.expensive AS SELECT id FROM app.items WHERE price > 15");
+    await a.query("CREATE FUNCTION app.twice(x int) RETURNS int LANGUAGE sql AS 'SELECT 2 * x'");
+    await a.query("CREATE TYPE app.mood AS ENUM ('ok', 'sad')");
+    await a.query("DROP ROLE IF EXISTS ordo_reader");
+    await a.query("CREATE ROLE ordo_reader");
+    await a.query("GRANT USAGE ON SCHEMA app TO ordo_reader");
+    await a.query("GRANT SELECT ON app.items TO ordo_reader");
+    await a.query("COMMENT ON VIEW app.expensive IS 'over 15'");
+    // Temporary objects are the session's own: not replicated, and no applier trips on them.
+    await a.query("CREATE TEMP TABLE scratch (x int)");
+    await a.query("CREATE TEMP VIEW scratch_v AS SELECT 1 AS one");
+    await a.query("CREATE VIEW scratch_implicit AS SELECT x FROM scratch"); // temporary too
+    await a.query("CREATE TEMP SEQUENCE scratch_seq");
+    for (const other of [b, c]) {
+      const { rows } = await other.query(
+        `SELECT (SELECT array_agg(id ORDER BY id) FROM app.expensive) AS expensive,
+                nextval('app.seq') AS next, app.twice(21) AS twice, 'sad'::app.mood::text AS mood,
+                has_table_privilege('ordo_reader', 'app.items', 'SELECT') AS granted,
+                obj_description('app.expensive'::regclass) AS comment,
+                to_regclass('scratch_v') IS NULL AND to_regclass('scratch_implicit') IS NULL
+                  AND to_regclass('scratch_seq') IS NULL AS no_temp`,
+      );
+      assert.deepEqual(rows[0], {
+        expensive: [2],
+        next: "100",
+        twice: 42,
+        mood: "sad",
+        granted: true,
+        comment: "over 15",
+        no_temp: true,
+      });
+    }
+    await a.query("DROP VIEW app.expensive");
+    await a.query("DROP FUNCTION app.twice(int)");
+    const { rows } = await c.query(
+      "SELECT to_regclass('app.expensive') IS NULL AND to_regprocedure('app.twice(int)') IS NULL AS gone",
+    );
+    assert.equal(rows[0].gone, true);
+  });
+
+  it("lets one of two concurrent DDLs on other objects commit, under the catalog key", async function () {
+    await a.query("BEGIN");
+    await b.query("BEGIN");
+    await a.query("CREATE VIEW raced AS SELECT 'a' AS who");
+    await b.query("CREATE VIEW raced AS SELECT 'b' AS who");
+    const results = await Promise.all([
+      sqlError(() => a.query("COMMIT")),
+      sqlError(() => b.query("COMMIT")),
+    ]);
+    await b.query("ROLLBACK").catch(() => undefined);
+    const failed = results.filter((r) => r !== null);
+    assert.equal(failed.length, 1, `exactly one fails: ${JSON.stringify(results)}`);
+    assert.equal(failed[0]!.code, "40001");
+    const winner = results[0] === null ? "a" : "b";
+    for (const client of [a, b, c]) {
+      const { rows } = await client.query("SELECT who FROM raced");
+      assert.equal(rows[0].who, winner);
+    }
+  });
+
+  it("makes DROP SCHEMA ... CASCADE a schema change of every table in it", async function () {
+    await a.query("CREATE SCHEMA doomed_app");
+    await a.query("CREATE TABLE doomed_app.t (id int PRIMARY KEY)");
+    await waitFor("doomed_app.t on QP 1", async () => {
+      const { rows } = await b.query("SELECT to_regclass('doomed_app.t') IS NOT NULL AS ok");
+      return rows[0].ok === true;
+    });
+    // The writer sits idle in its transaction while the drop commits: a long
+    // grace keeps QP 1's applier from ending its session before its COMMIT.
+    await b.query("ALTER SYSTEM SET ordo.apply_lock_grace = '60s'");
+    await b.query("SELECT pg_reload_conf()");
+    await new Promise((r) => setTimeout(r, 200));
+    const writer = await cluster.client(1);
+    const a2 = await cluster.client(0);
+    try {
+      await writer.query("BEGIN");
+      await writer.query("INSERT INTO doomed_app.t VALUES (1)");
+      const dropped = sqlError(() => a.query("DROP SCHEMA doomed_app CASCADE"));
+      await waitFor("the drop on QP 0", async () => {
+        const { rows } = await a2.query("SELECT to_regnamespace('doomed_app') IS NULL AS gone");
+        return rows[0].gone === true;
+      });
+      const err = await sqlError(() => writer.query("COMMIT"));
+      assert.equal(err?.code, "40001", JSON.stringify(err));
+      assert.equal(await dropped, null);
+    } finally {
+      await writer.end().catch(() => undefined);
+      await a2.end();
+      await b.query("ALTER SYSTEM RESET ordo.apply_lock_grace");
+      await b.query("SELECT pg_reload_conf()");
+    }
+    for (const client of [b, c]) {
+      const { rows } = await client.query("SELECT to_regnamespace('doomed_app') IS NULL AS gone");
+      assert.equal(rows[0].gone, true);
+    }
+  });
+
   it("keeps the bank total on every read across 3 QPs and converges", async function () {
     const clients = await Promise.all(
       Array.from({ length: bank_clients }, (_, i) => cluster.client(i % 3)),
