@@ -23,6 +23,7 @@
  * The service is sans-I/O: sinks, the journal reader and the lease source are
  * injected (the sidecar's server supplies sockets; tests supply their own).
  */
+import { buggify_off, type Buggify } from "../buggify";
 import { decodeCommitBody, encodeCommitBody, encodeMessage, MessageType } from "../protocol";
 import type { SubscribeRange, Write } from "../protocol";
 import { compareKeys, crossbar_buffer_bytes_max, decodeEntries, encodeBatch } from "./format";
@@ -69,6 +70,8 @@ export interface CrossbarServiceOptions {
   leaseFor?: (subscription: number) => number;
   /** A catch-up failed (a journal read error): the subscription is closed. */
   onError?: (subscription: number, error: unknown) => void;
+  /** Simulation-only fault points (src/buggify). Default off. */
+  buggify?: Buggify;
 }
 
 export type SubscriptionMode = "catchup" | "live" | "closed";
@@ -133,6 +136,7 @@ export class CrossbarService {
   readonly #bufferBytesMax: number;
   readonly #leaseFor: (subscription: number) => number;
   readonly #onError: (subscription: number, error: unknown) => void;
+  readonly #buggify: Buggify;
   readonly #subscriptions = new Map<number, Subscription>();
   #nextId = 1;
   /** Every record at or below it has been released and fanned out; -1 until every journal published. */
@@ -153,6 +157,7 @@ export class CrossbarService {
     this.#reader = options.reader;
     this.#leaseFor = options.leaseFor ?? (() => 0);
     this.#onError = options.onError ?? (() => undefined);
+    this.#buggify = options.buggify ?? buggify_off;
     // One internal subscriber over every key: the merge orders, the service routes.
     this.#merge = new CrossbarMerge({
       journals: options.journals,
@@ -346,7 +351,10 @@ export class CrossbarService {
       if (frame !== null) subscription.sink.write(frame);
       subscription.sentTau = tau;
       subscription.sentJournal = journal;
-      if (subscription.sink.bufferedBytes > this.#bufferBytesMax) {
+      if (
+        subscription.sink.bufferedBytes > this.#bufferBytesMax ||
+        this.#buggify.fires("crossbar.fall-behind")
+      ) {
         // Not draining: off the live stream, back to the journals on disk.
         subscription.mode = "catchup";
         this.#fellBehind += 1;

@@ -21,6 +21,7 @@
  * are listed before its watermark passes them.
  */
 import { join } from "node:path";
+import { buggify_off, type Buggify } from "../buggify";
 import type { Clock } from "../clock";
 import type { Disk } from "./disk";
 import { JournalError } from "./errors";
@@ -57,6 +58,8 @@ export interface JournalSetOptions {
   engine?: JournalOptions["engine"];
   /** Deliberate bugs for checker tests (docs/checker.md, "Planted bugs"), given to every journal. */
   plantedBugs?: JournalOptions["plantedBugs"];
+  /** Simulation-only fault points (src/buggify), given to every journal. Default off. */
+  buggify?: Buggify;
 }
 
 export interface JournalSetRecovery {
@@ -75,15 +78,17 @@ function assert(condition: boolean, message: string): asserts condition {
 export class JournalSet {
   readonly #journals: Journal[];
   readonly #clock: Clock;
+  readonly #buggify: Buggify;
   #listener: JournalSetListener | null = null;
   /** Highest tau any journal made durable (or replayed). */
   #maxDurableTau = 0;
   /** The watermark last reported per journal. */
   readonly #reported: number[];
 
-  private constructor(journals: Journal[], clock: Clock) {
+  private constructor(journals: Journal[], clock: Clock, buggify: Buggify) {
     this.#journals = journals;
     this.#clock = clock;
+    this.#buggify = buggify;
     this.#reported = journals.map(() => -1);
   }
 
@@ -130,6 +135,7 @@ export class JournalSet {
             batchBytesMax: options.batchBytesMax,
             engine: options.engine,
             plantedBugs: options.plantedBugs,
+            buggify: options.buggify,
             onDurable: (entries) => {
               assert(set !== null, "a durable group before the set opened");
               set.#onDurable(id, entries);
@@ -141,7 +147,7 @@ export class JournalSet {
       await Promise.allSettled(journals.map((journal) => journal.close()));
       throw error;
     }
-    set = new JournalSet(journals, options.clock);
+    set = new JournalSet(journals, options.clock, options.buggify ?? buggify_off);
     const start = Math.max(options.clock.nowMicros(), ...journals.map((j) => j.lastTau));
     tauFloor.last = Math.max(...journals.map((j) => j.lastTau));
     set.#maxDurableTau = Math.max(0, ...journals.map((j) => j.lastTau));
@@ -217,6 +223,7 @@ export class JournalSet {
 
   /** Raises every idle journal's watermark to the clock (the periodic heartbeat). */
   heartbeat(): void {
+    if (this.#buggify.fires("journal-set.heartbeat-skipped")) return;
     const now = this.#clock.nowMicros();
     const moved: number[] = [];
     for (const [id, journal] of this.#journals.entries()) {

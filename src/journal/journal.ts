@@ -31,6 +31,7 @@
  * the sidecar process is started with ORDO_PLANTED_BUGS.
  */
 import { dirname, join } from "node:path";
+import { buggify_off, type Buggify } from "../buggify";
 import type { Clock } from "../clock";
 import type { Disk, DiskFile } from "./disk";
 import { JournalError } from "./errors";
@@ -102,6 +103,8 @@ export interface JournalOptions {
   onDurable?: (entries: readonly JournalEntry[]) => void;
   /** Deliberate bugs for checker tests; never set outside them. */
   plantedBugs?: JournalPlantedBugs;
+  /** Simulation-only fault points (src/buggify). Default off. */
+  buggify?: Buggify;
 }
 
 /** Bugs the journal can be told to have (docs/checker.md, "Planted bugs"). */
@@ -162,6 +165,7 @@ export class Journal {
   readonly #journalId: number;
   readonly #segmentBytesMax: number;
   readonly #batchBytesMax: number;
+  readonly #buggify: Buggify;
   readonly #engine: RecordEngine;
   /** Reused for every batch; its bytes are rewritten once the write of the last batch returned. */
   readonly #encoder: RecordBatchEncoder;
@@ -201,6 +205,7 @@ export class Journal {
     this.#tauFloor = options.tauFloor;
     this.#segmentBytesMax = options.segmentBytesMax ?? journal_segment_bytes_default;
     this.#batchBytesMax = options.batchBytesMax ?? journal_batch_bytes_default;
+    this.#buggify = options.buggify ?? buggify_off;
     this.#engine = options.engine ?? defaultRecordEngine();
     this.#encoder = new RecordBatchEncoder({ engine: this.#engine });
     this.#onDurable = options.onDurable;
@@ -387,8 +392,12 @@ export class Journal {
     await Promise.resolve();
     try {
       while (this.#queue.length > 0 && this.#failure === undefined) {
-        const group = this.#queue;
+        let group = this.#queue;
         this.#queue = [];
+        if (group.length > 1 && this.#buggify.fires("journal.group-cut-short")) {
+          this.#queue = group.slice(1);
+          group = group.slice(0, 1);
+        }
         await this.#commitGroup(group);
       }
     } finally {
@@ -418,11 +427,16 @@ export class Journal {
       this.#inFlightFirstTau = group[0]!.tau;
     }
     try {
+      const perRecord = group.length > 1 && this.#buggify.fires("journal.write-per-record");
       let first = 0;
       while (first < group.length) {
         let bytes = group[first]!.bytes;
         let end = first + 1;
-        while (end < group.length && bytes + group[end]!.bytes <= this.#batchBytesMax) {
+        while (
+          !perRecord &&
+          end < group.length &&
+          bytes + group[end]!.bytes <= this.#batchBytesMax
+        ) {
           bytes += group[end]!.bytes;
           end++;
         }

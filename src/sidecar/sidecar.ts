@@ -21,6 +21,7 @@
  * crossing into the native conflict table for the whole batch. Order is
  * arrival order, so an earlier approved request is in flight for later ones.
  */
+import { buggify_off, type Buggify } from "../buggify";
 import type { Clock, TimerHandle, Timers } from "../clock";
 import { AdjudicatorError } from "../adjudicator";
 import type { Adjudicator, Decision, Ticket } from "../adjudicator";
@@ -74,6 +75,8 @@ export interface SidecarOptions {
   logger: Logger;
   /** Called once when the journal failed; the process should exit non-zero. */
   onFatal: (error: unknown) => void;
+  /** Simulation-only fault points (src/buggify). Default off. */
+  buggify?: Buggify;
 }
 
 export type SidecarState = "running" | "stopping" | "stopped" | "failed";
@@ -103,6 +106,9 @@ function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new SidecarError("invariant", message);
 }
 
+/** How long "sidecar.batch-delayed" holds a batch open. */
+const buggify_batch_delay_us = 1_000;
+
 /** The horizon for a given time: commits at or below it can no longer conflict with a live snapshot. */
 export function horizonAt(nowMicros: number): number {
   return nowMicros - max_transaction_age_us - horizon_margin_us;
@@ -124,6 +130,7 @@ export class Sidecar {
   readonly #timers: Timers;
   readonly #logger: Logger;
   readonly #onFatal: (error: unknown) => void;
+  readonly #buggify: Buggify;
   /** Durable commits within the horizon, by transaction id. */
   readonly #committed = new Map<string, number>();
   /** Commits on their way to the journal, by transaction id. */
@@ -146,6 +153,7 @@ export class Sidecar {
     this.#timers = options.timers;
     this.#logger = options.logger;
     this.#onFatal = options.onFatal;
+    this.#buggify = options.buggify ?? buggify_off;
     this.#failed = new Promise<Outcome>((resolve) => {
       this.#resolveFailed = resolve;
     });
@@ -278,17 +286,41 @@ export class Sidecar {
       this.#queue.push({ request, txn, resolve });
     });
     this.#queued.set(txn, decided);
-    this.#flushing ??= Promise.resolve().then(() => {
+    this.#flushing ??= this.#buggify.fires("sidecar.batch-delayed")
+      ? this.#delayedFlush()
+      : this.#nextFlush();
+    return decided;
+  }
+
+  /** The batch of this turn's requests, adjudicated once the turn's synchronous work is done. */
+  #nextFlush(): Promise<void> {
+    return Promise.resolve().then(() => {
       this.#flushing = null;
       this.#flush();
     });
-    return decided;
+  }
+
+  /** The batch waits a while, as behind a busy event loop, so that later requests join it. */
+  #delayedFlush(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#timers.schedule(buggify_batch_delay_us, () => {
+        this.#flushing = null;
+        this.#flush();
+        resolve();
+      });
+    });
   }
 
   /** Adjudicates the turn's requests in one batch; approved ones start their append. */
   #flush(): void {
-    const items = this.#queue;
+    let items = this.#queue;
     this.#queue = [];
+    if (items.length > 1 && this.#buggify.fires("sidecar.batch-split")) {
+      // Only the first now; the rest form the next batch, a turn later.
+      this.#queue = items.slice(1);
+      items = items.slice(0, 1);
+      this.#flushing = this.#nextFlush();
+    }
     for (const item of items) this.#queued.delete(item.txn);
     if (this.#state === "failed") {
       for (const item of items) item.resolve(null);

@@ -71,6 +71,7 @@ export function registerSimCommand(program: Command): void {
     .option("--duration <d>", "virtual duration", parseDuration, 10_000_000)
     .option("--engine <e>", "native | js (crossbar and adjudicator)")
     .option("--bug <name>", `plant a bug: ${planted_bug_names.join(", ")}`)
+    .option("--buggify", "switch on fault points inside the components (src/buggify)")
     .option("--no-nominal", "skip the run without stalls")
     .option("--no-check", "skip the checkers (saves memory on long runs)")
     .option("--svg <file>", "write a chart of throughput and latency over virtual time")
@@ -91,6 +92,7 @@ export function registerSimCommand(program: Command): void {
         clients: o.clients as number | undefined,
         engine: o.engine as ScenarioOptions["engine"],
         bugs,
+        buggify: o.buggify === true,
         check: o.check as boolean,
       };
       const runs: { label: string; result: SimResult }[] = [];
@@ -122,6 +124,7 @@ export function registerSimCommand(program: Command): void {
         trace: main.traceHash,
         checks: main.checks,
         errors: main.errors,
+        ...(base.buggify === true ? { buggify_fired: main.buggifyFired } : {}),
       };
       if (o.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
       else process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

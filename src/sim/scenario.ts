@@ -7,8 +7,10 @@
  */
 import type { EngineKind } from "../crossbar";
 import { nativeAvailable } from "../native";
+import type { BuggifySite } from "../buggify";
 import type { CommitReply, CommitRequest, ErrorMessage } from "../protocol";
 import type { PlantedBugs } from "./bugs";
+import { SimBuggify } from "./buggify";
 import { checkAll } from "./checkers";
 import type { Ack, CheckResult } from "./checkers";
 import type { LinkOptions } from "./network";
@@ -41,6 +43,8 @@ export interface ScenarioOptions {
   clockSkewMaxUs?: number;
   engine?: EngineKind;
   bugs?: PlantedBugs;
+  /** Fault points inside component code (src/buggify, src/sim/buggify.ts). Default off. */
+  buggify?: boolean;
   /** Keep every QP's stream for the checkers (default true). */
   check?: boolean;
   /** Series buckets for the chart. */
@@ -78,6 +82,8 @@ export interface SimResult {
   series: SeriesPoint[];
   checks: CheckResult | null;
   errors: string[];
+  /** How often each BUGGIFY point fired (empty with buggify off). */
+  buggifyFired: Partial<Record<BuggifySite, number>>;
   stalls: number;
   crashes: number;
   fences: number;
@@ -115,6 +121,7 @@ export function replayCommand(options: ScenarioOptions): string {
   if ((options.crashRate ?? 0) > 0) parts.push(`--crash-rate ${options.crashRate}`);
   if (options.clients !== undefined) parts.push(`--clients ${options.clients}`);
   if (options.engine !== undefined) parts.push(`--engine ${options.engine}`);
+  if (options.buggify === true) parts.push("--buggify");
   for (const [name, on] of Object.entries(options.bugs ?? {})) {
     if (on !== undefined && on !== false && on !== 0)
       parts.push(
@@ -141,6 +148,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
   const stream: LinkOptions = { latency: lan, fifo: true };
   const clientLink: LinkOptions = { latency: lan, lossP: options.clientLossP ?? 0 };
 
+  const buggify = options.buggify === true ? new SimBuggify(root.fork("buggify")) : null;
   const tracker = new VisibilityTracker(qpCount);
   const qps: QpApplier[] = [];
   for (let q = 0; q < qpCount; q++)
@@ -154,6 +162,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     engine,
     journalEngine: engine,
     bugs: options.bugs ?? {},
+    buggify,
     qps,
     onError: (where, error) => {
       if (errors.length < 20) errors.push(`${where}: ${(error as Error).message ?? String(error)}`);
@@ -342,6 +351,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     }),
     checks,
     errors,
+    buggifyFired: buggify?.fired() ?? {},
     stalls,
     crashes,
     fences: split?.fences ?? 0,

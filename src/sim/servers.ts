@@ -16,6 +16,7 @@
  */
 import { Adjudicator, createConflictTable } from "../adjudicator";
 import type { ConflictEngine } from "../adjudicator";
+import type { Buggify } from "../buggify";
 import { CrossbarService } from "../crossbar";
 import type { DurableEntry, EngineKind, SubscriberSink } from "../crossbar";
 import { JournalSet } from "../journal";
@@ -53,6 +54,8 @@ export interface ServerEnv {
   engine: EngineKind;
   journalEngine: "native" | "js";
   bugs: PlantedBugs;
+  /** Fault points inside the components (src/buggify); null: off. */
+  buggify: Buggify | null;
   qps: QpApplier[];
   /** A component threw where it must not: the run records it and goes on. */
   onError: (where: string, error: unknown) => void;
@@ -180,12 +183,14 @@ export class SingleSidecar implements SimServer {
     const env = this.#env;
     const host = this.host;
     const clock = host.clock;
+    const buggify = env.buggify ?? undefined;
     const set = await JournalSet.open({
       dir: journal_dir,
       disk: this.disk,
       clock,
       journals: this.#journals,
       engine: env.journalEngine,
+      buggify,
     });
     const horizon = horizonAt(clock.nowMicros());
     const adjudicator = makeAdjudicator(env.engine, horizon, env.bugs);
@@ -196,9 +201,15 @@ export class SingleSidecar implements SimServer {
       timers: host.timers,
       logger: silent_logger,
       onFatal: (error) => env.onError("sidecar failed", error),
+      buggify,
     });
     await sidecar.recover(set.readFrom(Math.max(0, horizon)));
-    const service = new CrossbarService({ journals: set.count, reader: set, engine: env.engine });
+    const service = new CrossbarService({
+      journals: set.count,
+      reader: set,
+      engine: env.engine,
+      buggify,
+    });
     set.listen(crossbarFeed(() => service, env));
     sidecar.start();
     this.#sidecar = sidecar;
@@ -342,6 +353,8 @@ export class SplitCluster implements SimServer {
 
   async start(): Promise<void> {
     const env = this.#env;
+    // No buggify here: this crossbar host keeps no journal copy, so it cannot
+    // send a subscriber back to catch up ("crossbar.fall-behind").
     const service = new CrossbarService({
       journals: this.journalHosts.length,
       reader: {
@@ -371,6 +384,7 @@ export class SplitCluster implements SimServer {
       timers: this.adjudicatorHost.timers,
       logger: silent_logger,
       onFatal: (error) => env.onError("sidecar failed", error),
+      buggify: env.buggify ?? undefined,
     });
     this.#sidecar.start();
     if (this.#fenced) {
@@ -403,6 +417,7 @@ export class SplitCluster implements SimServer {
       clock: jh.host.clock,
       journals: 1,
       engine: env.journalEngine,
+      buggify: env.buggify ?? undefined,
     });
     jh.set = set;
     const xb = this.crossbarHost;

@@ -43,6 +43,19 @@ describe("sim determinism", () => {
     assert.notEqual(other.traceHash, first.traceHash);
   });
 
+  it("same seed, same trace hash and the same fault points fired (BUGGIFY on)", async () => {
+    // Seeds whose runs switch on different points: each replays exactly.
+    for (const seed of [11, 21, 31]) {
+      const options: ScenarioOptions = { ...small, seed, buggify: true };
+      const first = await runScenario(options);
+      const second = await runScenario(options);
+      assert.equal(first.traceHash, second.traceHash, `seed ${seed}`);
+      assert.deepEqual(first.buggifyFired, second.buggifyFired, `seed ${seed}`);
+    }
+    const off = await runScenario(small);
+    assert.deepEqual(off.buggifyFired, {});
+  });
+
   it("same seed, same trace hash (split journals with stalls, fenced)", async () => {
     const options: ScenarioOptions = {
       seed: 3,

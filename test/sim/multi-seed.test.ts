@@ -1,17 +1,20 @@
 /**
  * A short multi-seed run: many small scenarios (crashes, message loss, clock
- * skew; stalls in the split topologies), each checked. A failure names the
- * seed and the command that replays it.
+ * skew; stalls in the split topologies) with BUGGIFY on, each checked. A
+ * failure names the seed and the command that replays it. Every fault point
+ * must have fired in some run, or it guards nothing.
  */
 import assert from "node:assert/strict";
 import { passed, replayCommand, runScenario } from "../../src/sim";
 import type { ScenarioOptions, SimDesign } from "../../src/sim";
+import { buggify_sites, type BuggifySite } from "../../src/buggify";
 
 const seeds = Number(process.env.ORDO_SIM_SEEDS ?? 200);
 
 describe("sim multi-seed", () => {
   it(`${seeds} seeds of small scenarios pass every checker`, async () => {
     const designs: SimDesign[] = ["single", "single", "baseline", "fenced"];
+    const fired = new Map<BuggifySite, number>();
     for (let seed = 1; seed <= seeds; seed++) {
       const design = designs[seed % designs.length]!;
       const options: ScenarioOptions =
@@ -26,6 +29,7 @@ describe("sim multi-seed", () => {
               crashRate: 20,
               downUs: 3_000,
               clientLossP: 0.01,
+              buggify: true,
             }
           : {
               seed,
@@ -36,12 +40,19 @@ describe("sim multi-seed", () => {
               durationUs: 100_000,
               stallRate: 5,
               stallUs: 30_000,
+              buggify: true,
             };
       const result = await runScenario(options);
       assert.ok(
         passed(result),
         `seed ${seed} failed: ${JSON.stringify({ checks: result.checks, errors: result.errors })}\nreplay: ${replayCommand(options)}`,
       );
+      for (const [site, n] of Object.entries(result.buggifyFired))
+        fired.set(site as BuggifySite, (fired.get(site as BuggifySite) ?? 0) + n);
+    }
+    if (seeds >= 100) {
+      const never = buggify_sites.filter((site) => !fired.has(site));
+      assert.deepEqual(never, [], `fault points that never fired: ${never.join(", ")}`);
     }
   });
 });
