@@ -58,7 +58,7 @@ export function registerSimCommand(program: Command): void {
       parseNumber,
       40,
     )
-    .option("--design <d>", "single | baseline | fenced", "baseline")
+    .option("--design <d>", "single | baseline | fenced | hedged", "baseline")
     .option("--stall-ms <ms>", "length of each stall", parseNumber, 1000)
     .option("--stall-rate <r>", "stalls per journal host per second", parseNumber, 0)
     .option(
@@ -66,6 +66,11 @@ export function registerSimCommand(program: Command): void {
       "crashes of the sidecar host per second (--design single)",
       parseNumber,
       0,
+    )
+    .option(
+      "--fence-ms <ms>",
+      "fenced, hedged: silence after which a journal is fenced",
+      parseNumber,
     )
     .option("--clients <n>", "closed-loop clients (default 2 per journal)", parseNumber)
     .option("--duration <d>", "virtual duration", parseDuration, 10_000_000)
@@ -78,8 +83,8 @@ export function registerSimCommand(program: Command): void {
     .option("--json", "print one JSON object")
     .action(async (o: Record<string, unknown>) => {
       const design = o.design as SimDesign;
-      if (!["single", "baseline", "fenced"].includes(design))
-        throw new InvalidArgumentError("--design single|baseline|fenced");
+      if (!["single", "baseline", "fenced", "hedged"].includes(design))
+        throw new InvalidArgumentError("--design single|baseline|fenced|hedged");
       const bugs: PlantedBugs = o.bug === undefined ? {} : plantedBug(o.bug as PlantedBugName);
       const base: ScenarioOptions = {
         seed: o.seed as number,
@@ -93,6 +98,7 @@ export function registerSimCommand(program: Command): void {
         engine: o.engine as ScenarioOptions["engine"],
         bugs,
         buggify: o.buggify === true,
+        ...(o.fenceMs !== undefined ? { fenceAfterUs: (o.fenceMs as number) * 1000 } : {}),
         check: o.check as boolean,
       };
       const runs: { label: string; result: SimResult }[] = [];

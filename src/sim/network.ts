@@ -17,6 +17,8 @@ export interface LinkOptions {
   fifo?: boolean;
   /** Probability that a message is lost (non-fifo links only). */
   lossP?: number;
+  /** A second stream between the same hosts, with its own order (a hedged path). */
+  channel?: string;
 }
 
 export class SimNetwork {
@@ -54,7 +56,7 @@ export class SimNetwork {
     }
     let delay = sampleLatency(this.#prng, link.latency);
     if (link.fifo === true) {
-      const key = `${from.id}>${to.id}`;
+      const key = `${from.id}>${to.id}${link.channel === undefined ? "" : `:${link.channel}`}`;
       const at = Math.max(this.#world.now + delay, this.#lastDelivery.get(key) ?? 0);
       this.#lastDelivery.set(key, at);
       delay = at - this.#world.now;

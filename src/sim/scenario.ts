@@ -17,12 +17,19 @@ import type { LinkOptions } from "./network";
 import { SimNetwork } from "./network";
 import { Prng } from "./prng";
 import type { LatencyDist } from "./prng";
-import { SingleSidecar, SplitCluster } from "./servers";
+import {
+  fence_after_us,
+  fence_check_interval_us,
+  hedged_fence_after_us,
+  hedged_fence_check_interval_us,
+  SingleSidecar,
+  SplitCluster,
+} from "./servers";
 import type { ServerEnv, SimServer } from "./servers";
 import { Client, QpApplier, VisibilityTracker } from "./workload";
 import { World } from "./world";
 
-export type SimDesign = "single" | "baseline" | "fenced";
+export type SimDesign = "single" | "baseline" | "fenced" | "hedged";
 
 export interface ScenarioOptions {
   seed: number;
@@ -43,6 +50,8 @@ export interface ScenarioOptions {
   clockSkewMaxUs?: number;
   engine?: EngineKind;
   bugs?: PlantedBugs;
+  /** "fenced", "hedged": silence after which the crossbar fences a journal (default per design). */
+  fenceAfterUs?: number;
   /** Fault points inside component code (src/buggify, src/sim/buggify.ts). Default off. */
   buggify?: boolean;
   /** Keep every QP's stream for the checkers (default true). */
@@ -163,6 +172,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     journalEngine: engine,
     bugs: options.bugs ?? {},
     buggify,
+    hedgedStreams: options.design === "hedged",
     qps,
     onError: (where, error) => {
       if (errors.length < 20) errors.push(`${where}: ${(error as Error).message ?? String(error)}`);
@@ -183,7 +193,14 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     const crossbar = world.addHost("crossbar", skew());
     const hosts = [];
     for (let j = 0; j < options.journals; j++) hosts.push(world.addHost(`journal${j}`, skew()));
-    split = new SplitCluster(env, { adjudicator, crossbar, hosts }, options.design === "fenced");
+    const hedged = options.design === "hedged";
+    split = new SplitCluster(
+      env,
+      { adjudicator, crossbar, hosts },
+      options.design !== "baseline",
+      options.fenceAfterUs ?? (hedged ? hedged_fence_after_us : fence_after_us),
+      hedged ? hedged_fence_check_interval_us : fence_check_interval_us,
+    );
     server = split;
     stallTargets.push(...hosts);
   }

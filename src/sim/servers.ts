@@ -6,13 +6,19 @@
  *   `Adjudicator` rebuilt from the journals, the sans-I/O `Sidecar`, and a
  *   `CrossbarService` fed by the set. It can crash (the disk keeps what was
  *   synced, maybe a torn tail) and restart (reopen, replay, resubscribe).
- * - `SplitCluster` ("baseline" / "fenced"): the story's topology. Every
- *   journal on its own host (a `JournalSet` of one, heartbeats every
+ * - `SplitCluster` ("baseline" / "fenced" / "hedged"): the story's topology.
+ *   Every journal on its own host (a `JournalSet` of one, heartbeats every
  *   `heartbeat_interval_us`), the `Sidecar` with its `Adjudicator` on one
  *   host (its `CommitJournal` is a router that sends each approved commit to
  *   one journal host), the `CrossbarService` on another. In "baseline" the
  *   crossbar waits for every journal, so one stalled host holds back the
- *   global watermark for everyone. "fenced" is the fix, see `FenceKeeper`.
+ *   global watermark for everyone. "fenced" is the fix for stalls: the
+ *   crossbar fences a journal it has not heard from for `fence_after_us`, so
+ *   the watermark moves on, and decides which copy of a commit counts (the
+ *   router resends a fenced journal's commits elsewhere). "hedged" also cuts
+ *   the tail: it fences at the scale of an fsync outlier
+ *   (`hedged_fence_after_us`) and sends every crossbar → QP flush over two
+ *   paths, the QP taking the first copy.
  */
 import { Adjudicator, createConflictTable } from "../adjudicator";
 import type { ConflictEngine } from "../adjudicator";
@@ -42,6 +48,13 @@ export const heartbeat_interval_us = 1_000;
 export const fence_after_us = 10_000;
 /** How often the crossbar looks for overdue journals. */
 export const fence_check_interval_us = 1_000;
+/**
+ * "hedged" design: fence at the scale of an fsync outlier, not of a stall
+ * (the journal hosts heartbeat every millisecond, so 1.5 ms of silence is
+ * already unusual), and look four times as often.
+ */
+export const hedged_fence_after_us = 1_500;
+export const hedged_fence_check_interval_us = 250;
 const journal_dir = "/data/journal";
 
 export interface ServerEnv {
@@ -56,6 +69,8 @@ export interface ServerEnv {
   bugs: PlantedBugs;
   /** Fault points inside the components (src/buggify); null: off. */
   buggify: Buggify | null;
+  /** Crossbar → QP streams go over two paths; the QP takes the first copy of each flush. */
+  hedgedStreams: boolean;
   qps: QpApplier[];
   /** A component threw where it must not: the run records it and goes on. */
   onError: (where: string, error: unknown) => void;
@@ -109,7 +124,31 @@ class StreamSink implements SubscriberSink {
     this.#pending = [];
     if (this.closed) return;
     const qp = this.#qp;
-    this.#env.network.send(this.#from, qp.host, this.#env.stream, () => qp.receive(frames));
+    if (!this.#env.hedgedStreams) {
+      this.#env.network.send(this.#from, qp.host, this.#env.stream, () => qp.receive(frames));
+      return;
+    }
+    // Hedged: the same flush over two streams; the QP takes whichever copy comes first.
+    const seq = this.#sent++;
+    const deliver = (): void => this.#arrive(seq, frames);
+    this.#env.network.send(this.#from, qp.host, this.#env.stream, deliver);
+    this.#env.network.send(this.#from, qp.host, { ...this.#env.stream, channel: "hedge" }, deliver);
+  }
+
+  // Receiver side of a hedged stream (runs on the QP host): flushes in order, each once.
+  #sent = 0;
+  #delivered = 0;
+  readonly #early = new Map<number, readonly Uint8Array[]>();
+
+  #arrive(seq: number, frames: readonly Uint8Array[]): void {
+    if (seq < this.#delivered || this.#early.has(seq)) return; // the other copy came first
+    this.#early.set(seq, frames);
+    for (let next = this.#early.get(this.#delivered); next !== undefined;) {
+      this.#early.delete(this.#delivered);
+      this.#delivered += 1;
+      this.#qp.receive(next);
+      next = this.#early.get(this.#delivered);
+    }
   }
 }
 
@@ -333,7 +372,18 @@ export class SplitCluster implements SimServer {
   fences = 0;
   redirects = 0;
 
-  constructor(env: ServerEnv, journals: JournalHostSpec, fenced: boolean) {
+  readonly #fenceAfterUs: number;
+  readonly #fenceCheckUs: number;
+
+  constructor(
+    env: ServerEnv,
+    journals: JournalHostSpec,
+    fenced: boolean,
+    fenceAfterUs = fence_after_us,
+    fenceCheckUs = fence_check_interval_us,
+  ) {
+    this.#fenceAfterUs = fenceAfterUs;
+    this.#fenceCheckUs = fenceCheckUs;
     this.#env = env;
     this.#fenced = fenced;
     this.adjudicatorHost = journals.adjudicator;
@@ -390,9 +440,9 @@ export class SplitCluster implements SimServer {
     if (this.#fenced) {
       const check = (): void => {
         this.#checkFences();
-        this.crossbarHost.timers.schedule(fence_check_interval_us, check);
+        this.crossbarHost.timers.schedule(this.#fenceCheckUs, check);
       };
-      this.crossbarHost.timers.schedule(fence_check_interval_us, check);
+      this.crossbarHost.timers.schedule(this.#fenceCheckUs, check);
     }
   }
 
@@ -577,10 +627,14 @@ export class SplitCluster implements SimServer {
       verdicts.push({ tau: entry.tauCommit, accepted: ok });
     }
     const pushedWatermark = Math.max(watermark, this.#pushed[journal]!);
-    if (accepted.length > 0) {
-      service.durable(journal, accepted, pushedWatermark + bump);
-    } else if (pushedWatermark > this.#pushed[journal]!) {
-      service.watermarks([{ journal, watermark: pushedWatermark + bump }]);
+    try {
+      if (accepted.length > 0) {
+        service.durable(journal, accepted, pushedWatermark + bump);
+      } else if (pushedWatermark > this.#pushed[journal]!) {
+        service.watermarks([{ journal, watermark: pushedWatermark + bump }]);
+      }
+    } catch (error) {
+      env.onError(`crossbar rejected journal ${journal}`, error);
     }
     this.#pushed[journal] = pushedWatermark;
     const fence = this.#heard(journal, watermark);
@@ -636,7 +690,7 @@ export class SplitCluster implements SimServer {
   #checkFences(): void {
     const now = this.#env.world.now;
     for (let j = 0; j < this.journalHosts.length; j++) {
-      if (this.#fence[j] !== null || now - this.#lastHeard[j]! <= fence_after_us) continue;
+      if (this.#fence[j] !== null || now - this.#lastHeard[j]! <= this.#fenceAfterUs) continue;
       this.fences += 1;
       this.#fence[j] = this.#pushed[j]!;
       this.#env.world.trace(`fence ${j}`);
@@ -666,7 +720,12 @@ export class SplitCluster implements SimServer {
         moves.push({ journal: j, watermark: high });
       }
     }
-    if (moves.length > 0) this.#service?.watermarks(moves);
+    if (moves.length === 0) return;
+    try {
+      this.#service?.watermarks(moves);
+    } catch (error) {
+      this.#env.onError("crossbar rejected a fenced journal's watermark", error);
+    }
   }
 }
 

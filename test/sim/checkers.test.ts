@@ -42,16 +42,18 @@ describe("sim checkers catch planted bugs", () => {
     );
   });
 
-  it("total order: the same bug in the split topology", async () => {
-    const result = await runScenario({
-      seed: 2,
-      design: "baseline",
-      journals: 6,
-      durationUs: 200_000,
-      bugs: plantedBug("crossbar-watermark-bump"),
+  for (const design of ["baseline", "hedged"] as const) {
+    it(`total order: the same bug in the split topology (${design})`, async () => {
+      const result = await runScenario({
+        seed: 2,
+        design,
+        journals: 6,
+        durationUs: 200_000,
+        bugs: plantedBug("crossbar-watermark-bump"),
+      });
+      assert.ok(!passed(result), JSON.stringify({ checks: result.checks, errors: result.errors }));
     });
-    assert.ok(!passed(result), JSON.stringify({ checks: result.checks, errors: result.errors }));
-  });
+  }
 
   it("durability: a journal disk that acknowledges before fsync, then crashes", async () => {
     const result = await runScenario({

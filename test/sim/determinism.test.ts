@@ -56,18 +56,21 @@ describe("sim determinism", () => {
     assert.deepEqual(off.buggifyFired, {});
   });
 
-  it("same seed, same trace hash (split journals with stalls, fenced)", async () => {
-    const options: ScenarioOptions = {
-      seed: 3,
-      design: "fenced",
-      journals: 6,
-      durationUs: 200_000,
-      stallRate: 5,
-      stallUs: 50_000,
-    };
-    const first = await runScenario(options);
-    const second = await runScenario(options);
-    assert.equal(first.traceHash, second.traceHash);
-    assert.ok(first.stalls > 0);
-  });
+  for (const design of ["fenced", "hedged"] as const) {
+    it(`same seed, same trace hash (split journals with stalls, ${design})`, async () => {
+      const options: ScenarioOptions = {
+        seed: 3,
+        design,
+        journals: 6,
+        durationUs: 200_000,
+        stallRate: 5,
+        stallUs: 50_000,
+      };
+      const first = await runScenario(options);
+      const second = await runScenario(options);
+      assert.equal(first.traceHash, second.traceHash);
+      assert.ok(first.stalls > 0);
+      assert.ok(first.fences > 0, "a stalled journal was fenced");
+    });
+  }
 });

@@ -13,7 +13,7 @@ const seeds = Number(process.env.ORDO_SIM_SEEDS ?? 200);
 
 describe("sim multi-seed", () => {
   it(`${seeds} seeds of small scenarios pass every checker`, async () => {
-    const designs: SimDesign[] = ["single", "single", "baseline", "fenced"];
+    const designs: SimDesign[] = ["single", "single", "baseline", "fenced", "single", "hedged"];
     const fired = new Map<BuggifySite, number>();
     for (let seed = 1; seed <= seeds; seed++) {
       const design = designs[seed % designs.length]!;
