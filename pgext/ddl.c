@@ -392,13 +392,55 @@ static bool created_temporary(RangeVar *rv) {
 }
 
 /*
- * Temporary objects are this session's alone: a statement that used the
- * temporary schema (PostgreSQL flags the transaction when one does) is not
- * replicated. Once the transaction had used it before, views and sequences
- * are checked by name (a view on a temporary table is temporary too).
+ * Statements PostgreSQL lets act on temporary objects (drop, alter, comment
+ * on, grant on them; a view or sequence that uses one is temporary itself):
+ * when one used the temporary schema, it is left local.
+ */
+static bool acts_on_temporary_objects(Node *parsetree) {
+  switch (nodeTag(parsetree)) {
+    case T_DropStmt:
+    case T_ViewStmt:
+    case T_CreateSeqStmt:
+    case T_AlterSeqStmt:
+    case T_AlterTableStmt:
+    case T_CommentStmt:
+    case T_GrantStmt:
+    case T_RenameStmt:
+    case T_AlterOwnerStmt:
+    case T_AlterObjectSchemaStmt:
+    case T_CreateTrigStmt:
+    case T_RuleStmt:
+    case T_CreatePolicyStmt:
+    case T_AlterPolicyStmt:
+    case T_CreateStatsStmt:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/* A schema change every QP would run, built on this session's temporary objects. */
+static void refuse_temporary(void) {
+  ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                  errmsg("ordo: a replicated schema change cannot use temporary objects"),
+                  errdetail("Every query processor runs the statement again, and this "
+                            "session's temporary objects exist only here."),
+                  errhint("Refer to regular tables, types and functions instead.")));
+}
+
+/*
+ * Temporary objects are this session's alone. PostgreSQL flags a
+ * transaction that used its temporary schema; when a statement raised the
+ * flag, it is left local if it acted on temporary objects and refused if it
+ * built a persistent object (a table, a function, a type) on them. Once the
+ * transaction had used the temporary schema before, only views and
+ * sequences can be told apart, by name. True: not replicated.
  */
 static bool object_statement_is_temporary(const DdlPlan *plan, Node *parsetree) {
-  if (!plan->temp_before && (MyXactFlags & XACT_FLAGS_ACCESSEDTEMPNAMESPACE)) return true;
+  if (!plan->temp_before && (MyXactFlags & XACT_FLAGS_ACCESSEDTEMPNAMESPACE)) {
+    if (!acts_on_temporary_objects(parsetree)) refuse_temporary();
+    return true;
+  }
   switch (nodeTag(parsetree)) {
     case T_ViewStmt:
       return created_temporary(((ViewStmt *)parsetree)->view);
@@ -511,6 +553,10 @@ static void ddl_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
 
   if (active && IsTransactionState()) {
     resolve_created(&plan);
+    /* A table every QP changes, defined with this session's temporary objects (LIKE, a default). */
+    if (plan.targets != NIL && !plan.temp_before &&
+        (MyXactFlags & XACT_FLAGS_ACCESSEDTEMPNAMESPACE))
+      refuse_temporary();
     if (plan.object && !object_statement_is_temporary(&plan, pstmt->utilityStmt)) {
       LOCKTAG tag;
       ddl_catalog_locktag(&tag);

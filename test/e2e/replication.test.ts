@@ -238,6 +238,17 @@ describe("replication across QPs (e2e)", function () {
     await a.query("CREATE TEMP VIEW scratch_v AS SELECT 1 AS one");
     await a.query("CREATE VIEW scratch_implicit AS SELECT x FROM scratch"); // temporary too
     await a.query("CREATE TEMP SEQUENCE scratch_seq");
+    await a.query("CREATE INDEX ON scratch (x)");
+    await a.query("COMMENT ON TABLE scratch IS 'local'");
+    // A persistent object built on them could not be made on another QP: refused.
+    for (const sql of [
+      "CREATE TABLE like_scratch (LIKE scratch)",
+      "CREATE FUNCTION app.count_scratch() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM scratch'",
+    ]) {
+      const err = await sqlError(() => a.query(sql));
+      assert.equal(err?.code, "0A000", sql);
+      assert.match(err!.message, /^ordo: a replicated schema change cannot use temporary objects/);
+    }
     for (const other of [b, c]) {
       const { rows } = await other.query(
         `SELECT (SELECT array_agg(id ORDER BY id) FROM app.expensive) AS expensive,
