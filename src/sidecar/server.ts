@@ -189,8 +189,8 @@ class Connection implements SubscriberLink {
 
   /**
    * Writes through a cork released on the next turn of the event loop, so
-   * the frames one turn produces for this connection (a RECORD and its
-   * WATERMARK, the replies of one group commit) leave in one system call.
+   * the frames one turn produces for a subscription (RECORDs and their
+   * WATERMARK) leave in one system call.
    */
   #output(bytes: Uint8Array): void {
     if (!this.#corked) {
@@ -262,9 +262,16 @@ class Connection implements SubscriberLink {
     setTimeout(() => this.#socket.destroy(), close_linger_ms).unref();
   }
 
+  /**
+   * A reply. On a backend's connection it leaves at once: the backend waits
+   * for it, and it is the only frame of its turn there. A subscription's
+   * replies join its corked stream.
+   */
   send(message: Message): void {
     if (this.#closing || this.#socket.destroyed) return;
-    this.#output(encodeMessage(message));
+    const bytes = encodeMessage(message);
+    if (this.#subscribed) this.#output(bytes);
+    else this.#socket.write(bytes);
   }
 
   /** Ends the connection after what was written is flushed; destroys it if the peer lingers. */
