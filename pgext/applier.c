@@ -22,7 +22,8 @@
  * made in its turn is reported by its backend's WAIT_VISIBLE.
  *
  * A local transaction that holds a lock an apply needs is doomed (§4): the
- * apply waits at most apply_lock_poll_ms for a row lock; on timeout the
+ * apply waits at most apply_first_lock_wait_ms for a row lock (then
+ * apply_lock_poll_ms per retry, at once after a doom); on timeout the
  * transactions holding the record's rows (their xmax) are marked doomed, so
  * their next statement or COMMIT fails with 40001, and get the
  * recovery-conflict signal (as on a hot standby) if they still block one
@@ -90,6 +91,7 @@
 #define applier_reconnect_max_ms 2000
 #define applier_turn_poll_ms 100
 #define apply_lock_poll_ms 5 /* how long one apply attempt waits for a row lock */
+#define apply_first_lock_wait_ms 1 /* the first attempt, before any holder is doomed */
 #define applier_retry_pause_ms 2
 #define applier_recv_chunk_bytes (64 * 1024)
 #define applier_retry_log_every 20
@@ -545,8 +547,8 @@ static void reset_origin_session(bool *set_up) {
 }
 
 /* One attempt at applying a commit in one local transaction. *error is set unless APPLY_OK. */
-static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, bool *ddl_seen,
-                                  ErrorData **error) {
+static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, int lock_wait_ms,
+                                  bool *ddl_seen, ErrorData **error) {
   MemoryContext outer = CurrentMemoryContext;
   volatile bool origin_set_up = false;
   volatile bool registered = false;
@@ -558,7 +560,7 @@ static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, bool *ddl_se
   *error = NULL;
   /* Poll briefly: a blocker is marked doomed at the first timeout and usually
    * releases its row at its next statement; the grace counts from the mark. */
-  SetConfigOption("lock_timeout", psprintf("%d", Min(ordo_apply_lock_grace_ms, apply_lock_poll_ms)),
+  SetConfigOption("lock_timeout", psprintf("%d", Min(ordo_apply_lock_grace_ms, lock_wait_ms)),
                   PGC_SUSET, PGC_S_OVERRIDE);
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
@@ -967,7 +969,11 @@ static bool apply_commit(const wire_message *m, int64 tau) {
   for (attempt = 1;; attempt++) {
     bool ddl_seen = false;
     ErrorData *error = NULL;
-    ApplyOutcome outcome = apply_attempt(m, tau, &ddl_seen, &error);
+    int signalled_now = 0;
+    /* The first wait is short: the holders are not doomed yet, so only a
+     * statement about to end would release the row; doom them sooner. */
+    ApplyOutcome outcome = apply_attempt(
+        m, tau, attempt == 1 ? apply_first_lock_wait_ms : apply_lock_poll_ms, &ddl_seen, &error);
     if (ddl_seen) plans_reset();
     if (outcome == APPLY_OK) return true;
     if (outcome == APPLY_FAILED) {
@@ -983,6 +989,7 @@ static bool apply_commit(const wire_message *m, int64 tau) {
     }
     if (outcome == APPLY_LOCK_CONFLICT) {
       int signalled = doom_blockers(m, tau);
+      signalled_now = signalled;
       if (attempt % applier_retry_log_every == 1)
         ereport(LOG, (errmsg("ordo applier: commit at tau " INT64_FORMAT
                              " waits for locks of local transactions (%s); doomed %d of them",
@@ -993,7 +1000,8 @@ static bool apply_commit(const wire_message *m, int64 tau) {
     }
     FreeErrorData(error);
     (void)flush_out(); /* queued reports leave before we wait; a lost connection shows later */
-    applier_sleep(applier_retry_pause_ms);
+    /* Just doomed someone: wait on the row in the next attempt rather than sleep here. */
+    if (!(outcome == APPLY_LOCK_CONFLICT && signalled_now > 0)) applier_sleep(applier_retry_pause_ms);
   }
 }
 
