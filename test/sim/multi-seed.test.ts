@@ -9,7 +9,7 @@ import { passed, replayCommand, runScenario } from "../../src/sim";
 import type { ScenarioOptions, SimDesign } from "../../src/sim";
 import { buggify_sites, type BuggifySite } from "../../src/buggify";
 
-const seeds = Number(process.env.ORDO_SIM_SEEDS ?? 200);
+const seeds = Number(process.env.ORDO_SIM_SEEDS ?? 400);
 
 describe("sim multi-seed", () => {
   it(`${seeds} seeds of small scenarios pass every checker`, async () => {
