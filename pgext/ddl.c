@@ -364,7 +364,8 @@ static bool is_replicated_object_statement(Node *parsetree) {
       DropStmt *stmt = (DropStmt *)parsetree;
       ListCell *lc;
       if (is_server_object(stmt->removeType)) return false;
-      if (stmt->removeType == OBJECT_EXTENSION)
+      /* Dropping ordo (or its schema, which takes it along) is this QP's business. */
+      if (stmt->removeType == OBJECT_EXTENSION || stmt->removeType == OBJECT_SCHEMA)
         foreach (lc, stmt->objects)
           if (names_ordo_extension(strVal(lfirst(lc)))) return false;
       return true;
