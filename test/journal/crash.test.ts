@@ -83,6 +83,13 @@ async function crashFile(path: string, written: number, durable: number, point: 
   }
 }
 
+/** The real file system, without device flushes (the crash model is the test's own). */
+function fileSystem(): TestDisk {
+  const disk = new TestDisk(new FsDisk());
+  disk.skipDeviceSync = true;
+  return disk;
+}
+
 /** [writer, recoverer] engine pairs; only the twin when the addon is not built. */
 const engine_pairs: [RecordEngine, RecordEngine][] = nativeAvailable()
   ? [
@@ -92,7 +99,8 @@ const engine_pairs: [RecordEngine, RecordEngine][] = nativeAvailable()
   : [["js", "js"]];
 
 for (const [writeEngine, readEngine] of engine_pairs)
-  describe(`journal crash recovery (property, ${writeEngine} writes, ${readEngine} recovers)`, () => {
+  describe(`journal crash recovery (property, ${writeEngine} writes, ${readEngine} recovers)`, function () {
+    this.timeout(240_000);
     let root: string;
 
     before(async () => {
@@ -115,7 +123,7 @@ for (const [writeEngine, readEngine] of engine_pairs)
             segmentBytesMax: s.segmentBytesMax,
             batchBytesMax: s.batchBytesMax,
           };
-          const disk = new TestDisk(new FsDisk());
+          const disk = fileSystem();
           const journal = await Journal.open({ ...options, disk, engine: writeEngine });
           let n = 0;
           const order: number[] = [];
@@ -141,7 +149,7 @@ for (const [writeEngine, readEngine] of engine_pairs)
 
           const reopened = await Journal.open({
             ...options,
-            disk: new FsDisk(),
+            disk: fileSystem(),
             engine: readEngine,
           });
           const recovered = await readAll(reopened);
@@ -153,7 +161,7 @@ for (const [writeEngine, readEngine] of engine_pairs)
           }
           const tau = await reopened.append(makeEntry(n, 10));
           await reopened.close();
-          const again = await Journal.open({ ...options, disk: new FsDisk(), engine: writeEngine });
+          const again = await Journal.open({ ...options, disk: fileSystem(), engine: writeEngine });
           const final = await readAll(again);
           await again.close();
           assert.equal(final.length, recovered.length + 1);
