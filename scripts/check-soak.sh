@@ -16,6 +16,8 @@ CLIENTS=${ORDO_SOAK_CLIENTS:-8}
 INTERVAL=${ORDO_SOAK_FAULT_INTERVAL:-5s}
 SEED=${ORDO_SOAK_SEED:-$RANDOM}
 ROOT=${ORDO_SOAK_DIR:-$(mktemp -d /tmp/ordo-soak-XXXXXX)}
+# The QPs run as postgres: it must be able to reach the clusters (mktemp makes 0700).
+chmod 755 "$ROOT"
 WORKLOADS=${ORDO_SOAK_WORKLOADS:-"append bank"}
 FAULTS=${ORDO_SOAK_FAULTS:-"none kill-sidecar stall-journal kill-qp all"}
 
