@@ -161,9 +161,9 @@ static void add_new_name(DdlPlan *plan, RangeVar *rv, const char *new_schema,
   if (schema) add_target(plan, schema, new_name ? new_name : get_rel_name(relid));
 }
 
-static void plan_alter_table(DdlPlan *plan, AlterTableStmt *stmt) {
+static bool plan_alter_table(DdlPlan *plan, AlterTableStmt *stmt) {
   ListCell *lc;
-  if (stmt->objtype != OBJECT_TABLE) return;
+  if (stmt->objtype != OBJECT_TABLE) return false;
   add_rangevar(plan, stmt->relation);
   foreach (lc, stmt->cmds) {
     AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
@@ -171,6 +171,7 @@ static void plan_alter_table(DdlPlan *plan, AlterTableStmt *stmt) {
         cmd->subtype == AT_DetachPartitionFinalize)
       add_rangevar(plan, ((PartitionCmd *)cmd->def)->name);
   }
+  return true;
 }
 
 /* Every table in a schema (DROP SCHEMA ... CASCADE drops them). */
@@ -193,13 +194,14 @@ static void add_schema_tables(DdlPlan *plan, const char *schema) {
   table_close(pg_class, AccessShareLock);
 }
 
-static void plan_drop(DdlPlan *plan, DropStmt *stmt) {
+/* DROP SCHEMA also names its tables, but is DDL on another object (not a table statement). */
+static bool plan_drop(DdlPlan *plan, DropStmt *stmt) {
   ListCell *lc;
   if (stmt->removeType == OBJECT_SCHEMA) {
     foreach (lc, stmt->objects) add_schema_tables(plan, strVal(lfirst(lc)));
-    return;
+    return false;
   }
-  if (stmt->removeType != OBJECT_TABLE && stmt->removeType != OBJECT_INDEX) return;
+  if (stmt->removeType != OBJECT_TABLE && stmt->removeType != OBJECT_INDEX) return false;
   foreach (lc, stmt->objects) {
     RangeVar *rv = makeRangeVarFromNameList((List *)lfirst(lc));
     if (stmt->removeType == OBJECT_TABLE)
@@ -207,23 +209,25 @@ static void plan_drop(DdlPlan *plan, DropStmt *stmt) {
     else
       add_index_table(plan, rv);
   }
+  return true;
 }
 
-static void plan_rename(DdlPlan *plan, RenameStmt *stmt) {
+static bool plan_rename(DdlPlan *plan, RenameStmt *stmt) {
   switch (stmt->renameType) {
     case OBJECT_TABLE:
       add_new_name(plan, stmt->relation, NULL, NULL); /* the old name, before it runs */
       add_new_name(plan, stmt->relation, NULL, stmt->newname);
-      break;
+      return true;
     case OBJECT_COLUMN:
     case OBJECT_TABCONSTRAINT:
-      if (stmt->relationType == OBJECT_TABLE) add_rangevar(plan, stmt->relation);
-      break;
+      if (stmt->relationType != OBJECT_TABLE) return false;
+      add_rangevar(plan, stmt->relation);
+      return true;
     case OBJECT_INDEX: /* unique-key writes name their index */
       add_index_table(plan, stmt->relation);
-      break;
+      return true;
     default:
-      break;
+      return false;
   }
 }
 
@@ -240,7 +244,12 @@ static void refuse_concurrently(const char *what) {
                   errhint("Use %s without CONCURRENTLY.", what)));
 }
 
-static void plan_statement(DdlPlan *plan, Node *parsetree) {
+/*
+ * Gathers what a statement changes of tables. True: a table statement, which
+ * these rules handle whether or not it named a captured table; false: any
+ * other (DROP SCHEMA may still have named its tables).
+ */
+static bool plan_statement(DdlPlan *plan, Node *parsetree) {
   if (replication_enabled()) {
     if (IsA(parsetree, IndexStmt) && ((IndexStmt *)parsetree)->concurrent)
       refuse_concurrently("CREATE INDEX");
@@ -252,63 +261,35 @@ static void plan_statement(DdlPlan *plan, Node *parsetree) {
       CreateStmt *stmt = (CreateStmt *)parsetree;
       if (stmt->relation->relpersistence != RELPERSISTENCE_TEMP)
         plan->created = copyObject(stmt->relation);
-      break;
+      return true;
     }
     case T_CreateTableAsStmt: {
       CreateTableAsStmt *stmt = (CreateTableAsStmt *)parsetree;
-      if (stmt->objtype == OBJECT_TABLE && stmt->into->rel->relpersistence != RELPERSISTENCE_TEMP) {
+      if (stmt->objtype != OBJECT_TABLE) return false;
+      if (stmt->into->rel->relpersistence != RELPERSISTENCE_TEMP) {
         plan->created = copyObject(stmt->into->rel);
         plan->created_has_data = !stmt->into->skipData;
       }
-      break;
+      return true;
     }
     case T_AlterTableStmt:
-      plan_alter_table(plan, (AlterTableStmt *)parsetree);
-      break;
+      return plan_alter_table(plan, (AlterTableStmt *)parsetree);
     case T_DropStmt:
-      plan_drop(plan, (DropStmt *)parsetree);
-      break;
+      return plan_drop(plan, (DropStmt *)parsetree);
     case T_IndexStmt:
       add_rangevar(plan, ((IndexStmt *)parsetree)->relation);
-      break;
+      return true;
     case T_RenameStmt:
-      plan_rename(plan, (RenameStmt *)parsetree);
-      break;
+      return plan_rename(plan, (RenameStmt *)parsetree);
     case T_AlterObjectSchemaStmt: {
       AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *)parsetree;
-      if (stmt->objectType == OBJECT_TABLE && stmt->relation) {
+      if (stmt->objectType != OBJECT_TABLE) return false;
+      if (stmt->relation) {
         add_new_name(plan, stmt->relation, NULL, NULL);
         add_new_name(plan, stmt->relation, stmt->newschema, NULL);
       }
-      break;
-    }
-    default:
-      break;
-  }
-}
-
-/* Statements the table rules above handle (whether or not they named a captured table). */
-static bool is_table_statement(Node *parsetree) {
-  switch (nodeTag(parsetree)) {
-    case T_CreateStmt:
-    case T_IndexStmt:
       return true;
-    case T_CreateTableAsStmt:
-      return ((CreateTableAsStmt *)parsetree)->objtype == OBJECT_TABLE;
-    case T_AlterTableStmt:
-      return ((AlterTableStmt *)parsetree)->objtype == OBJECT_TABLE;
-    case T_DropStmt: {
-      ObjectType type = ((DropStmt *)parsetree)->removeType;
-      return type == OBJECT_TABLE || type == OBJECT_INDEX;
     }
-    case T_RenameStmt: {
-      RenameStmt *stmt = (RenameStmt *)parsetree;
-      return stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_INDEX ||
-             ((stmt->renameType == OBJECT_COLUMN || stmt->renameType == OBJECT_TABCONSTRAINT) &&
-              stmt->relationType == OBJECT_TABLE);
-    }
-    case T_AlterObjectSchemaStmt:
-      return ((AlterObjectSchemaStmt *)parsetree)->objectType == OBJECT_TABLE;
     default:
       return false;
   }
@@ -324,14 +305,15 @@ static bool is_server_object(ObjectType type) {
 static bool names_ordo_extension(const char *name) { return name && strcmp(name, "ordo") == 0; }
 
 /*
- * DDL on other objects of the database that every QP runs too: everything
+ * DDL on other objects of the database (not a table statement, see
+ * plan_statement) that every QP runs too: everything
  * PostgreSQL logs as DDL except what belongs to one server (databases,
  * tablespaces, ALTER SYSTEM, subscriptions, publications, event triggers,
  * security labels) and ordo's own extension and capture triggers, which
  * every QP sets up for itself.
  */
 static bool is_replicated_object_statement(Node *parsetree) {
-  if (GetCommandLogLevel(parsetree) != LOGSTMT_DDL || is_table_statement(parsetree)) return false;
+  if (GetCommandLogLevel(parsetree) != LOGSTMT_DDL) return false;
   switch (nodeTag(parsetree)) {
     case T_CreatedbStmt:
     case T_AlterDatabaseStmt:
@@ -526,8 +508,8 @@ static void ddl_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
   char *role = NULL;
 
   if (active) {
-    plan_statement(&plan, pstmt->utilityStmt);
-    plan.object = is_replicated_object_statement(pstmt->utilityStmt);
+    plan.object = !plan_statement(&plan, pstmt->utilityStmt) &&
+                  is_replicated_object_statement(pstmt->utilityStmt);
     plan.temp_before = (MyXactFlags & XACT_FLAGS_ACCESSEDTEMPNAMESPACE) != 0;
     active = plan.targets != NIL || plan.created != NULL || plan.object;
   }

@@ -43,16 +43,14 @@ export const horizon_margin_us = 10_000_000;
 /** How often the history horizon moves forward. */
 export const horizon_interval_us = 1_000_000;
 
-/** What the sidecar needs of a journal (src/journal's `Journal` has it). */
+/** What the sidecar needs of a journal (src/journal's `Journal` and `JournalSet` have it). */
 export interface CommitJournal {
-  /** Resolves with tau_commit only after the entry is durable. */
-  append(entry: { txnId: Uint8Array; tauStart: number; body: Uint8Array }): Promise<number>;
   /**
-   * Like `append`, also telling the tau just before tau_commit (no commit
-   * between them), which COMMIT_REPLY passes on as prev_tau. Optional: a
-   * journal without it gives prev_tau 0 (unknown).
+   * Resolves only after the entry is durable, with its tau_commit and the tau
+   * just before it (no commit between them), which COMMIT_REPLY passes on as
+   * prev_tau; a journal that cannot tell gives 0 (unknown).
    */
-  appendPlaced?(entry: {
+  appendPlaced(entry: {
     txnId: Uint8Array;
     tauStart: number;
     body: Uint8Array;
@@ -350,18 +348,13 @@ export class Sidecar {
 
   async #append(request: CommitRequest, ticket: Ticket): Promise<Outcome> {
     let tauCommit: number;
-    let prevTau = 0;
+    let prevTau: number;
     try {
-      const entry = {
+      ({ tau: tauCommit, prevTau } = await this.#journal.appendPlaced({
         txnId: request.txnId,
         tauStart: request.tauStart,
         body: encodeCommitBody(request),
-      };
-      if (this.#journal.appendPlaced !== undefined) {
-        ({ tau: tauCommit, prevTau } = await this.#journal.appendPlaced(entry));
-      } else {
-        tauCommit = await this.#journal.append(entry);
-      }
+      }));
     } catch (error) {
       this.#adjudicator.abandon(ticket);
       if (isNonFatalJournalError(error)) {

@@ -426,7 +426,10 @@ export class SplitCluster implements SimServer {
     const clock = this.adjudicatorHost.clock;
     const horizon = horizonAt(clock.nowMicros());
     this.#adjudicator = makeAdjudicator(env.engine, horizon, env.bugs);
-    const router: CommitJournal = { append: (entry) => this.#route(entry) };
+    // The router cannot tell the tau before a commit's: prev_tau 0 (unknown).
+    const router: CommitJournal = {
+      appendPlaced: async (entry) => ({ tau: await this.#route(entry), prevTau: 0 }),
+    };
     this.#sidecar = new Sidecar({
       journal: router,
       adjudicator: this.#adjudicator,

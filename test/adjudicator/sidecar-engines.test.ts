@@ -25,10 +25,10 @@ class CountingJournal implements CommitJournal {
   appended = 0;
   #tau = t0;
 
-  append(): Promise<number> {
+  appendPlaced(): Promise<{ tau: number; prevTau: number }> {
     this.appended += 1;
     this.#tau += 10;
-    return Promise.resolve(this.#tau);
+    return Promise.resolve({ tau: this.#tau, prevTau: 0 });
   }
 }
 

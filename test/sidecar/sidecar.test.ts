@@ -26,9 +26,17 @@ interface HeldAppend {
 class HeldJournal implements CommitJournal {
   readonly held: HeldAppend[] = [];
 
-  append(entry: { txnId: Uint8Array; tauStart: number; body: Uint8Array }): Promise<number> {
+  appendPlaced(entry: {
+    txnId: Uint8Array;
+    tauStart: number;
+    body: Uint8Array;
+  }): Promise<{ tau: number; prevTau: number }> {
     return new Promise((resolve, reject) =>
-      this.held.push({ tauStart: entry.tauStart, resolve, reject }),
+      this.held.push({
+        tauStart: entry.tauStart,
+        resolve: (tau) => resolve({ tau, prevTau: 0 }),
+        reject,
+      }),
     );
   }
 }
@@ -79,7 +87,7 @@ describe("sidecar core", () => {
       verdict: Verdict.Committed,
       flags: 0,
       tauCommit: t0 + 5,
-      prevTau: 0, // this journal does not tell (no appendPlaced)
+      prevTau: 0, // this journal does not tell
       detail: "",
     });
   });
