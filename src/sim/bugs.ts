@@ -13,6 +13,15 @@
  *   journal arrives (total order checker).
  * - `journalAckBeforeFsync`: the disk's fsync returns before the bytes are
  *   durable; a crash then loses acknowledged commits (durability checker).
+ * - `applierResumesLate`: a QP whose subscription broke (a partition, a
+ *   crash of the sidecar's host) resumes a little above what it applied,
+ *   skipping commits (total order checker: missing below the applied point).
+ * - `routerKeepsBrokenCopies` (split topology): the router keeps waiting for
+ *   verdicts from a journal host whose connection broke, instead of sending
+ *   its commits elsewhere (liveness checker: commits never placed).
+ * - `crossbarPlacesEveryCopy` (split topology): the crossbar places a
+ *   redirected commit's second copy as well (durability checker: a commit
+ *   applied twice).
  */
 import {
   ConflictBatch,
@@ -27,12 +36,19 @@ export interface PlantedBugs {
   /** Microseconds added to every journal watermark the crossbar hears; 0: off. */
   crossbarWatermarkBumpUs?: number;
   journalAckBeforeFsync?: boolean;
+  /** Microseconds above its applied tau from which a QP resubscribes; 0: off. */
+  applierResumesLateUs?: number;
+  routerKeepsBrokenCopies?: boolean;
+  crossbarPlacesEveryCopy?: boolean;
 }
 
 export const planted_bug_names = [
   "adjudicator-ignores-in-flight",
   "crossbar-watermark-bump",
   "journal-ack-before-fsync",
+  "applier-resumes-late",
+  "router-keeps-broken-copies",
+  "crossbar-places-every-copy",
 ] as const;
 
 export type PlantedBugName = (typeof planted_bug_names)[number];
@@ -45,6 +61,12 @@ export function plantedBug(name: PlantedBugName): PlantedBugs {
       return { crossbarWatermarkBumpUs: 20_000 };
     case "journal-ack-before-fsync":
       return { journalAckBeforeFsync: true };
+    case "applier-resumes-late":
+      return { applierResumesLateUs: 2_000 };
+    case "router-keeps-broken-copies":
+      return { routerKeepsBrokenCopies: true };
+    case "crossbar-places-every-copy":
+      return { crossbarPlacesEveryCopy: true };
   }
 }
 

@@ -11,6 +11,9 @@
  *   a QP applied; no commit appears twice in any stream.
  * - snapshot isolation (invariant 4): no two committed transactions wrote a
  *   common key with overlapping [tau_start, tau_commit].
+ * - liveness: once the faults have stopped and the run settled, every QP
+ *   applied every acknowledged commit (a QP cut off by a crash or a
+ *   partition caught up).
  */
 import type { MergedEntry } from "../journal";
 import type { Sequence, TxnInfo } from "./workload";
@@ -30,12 +33,15 @@ export interface CheckInput {
   durable: readonly MergedEntry[] | null;
   /** Txn details from one QP's stream. */
   infos: ReadonlyMap<number, TxnInfo>;
+  /** Commits the servers still hold unanswered once the run settled. */
+  stuck?: readonly string[];
 }
 
 export interface CheckResult {
   totalOrder: string[];
   durability: string[];
   snapshotIsolation: string[];
+  liveness: string[];
 }
 
 const violations_max = 10;
@@ -172,10 +178,32 @@ export function checkSnapshotIsolation(input: CheckInput): string[] {
   return out;
 }
 
+export function checkLiveness(input: CheckInput): string[] {
+  const out: string[] = [];
+  let last = -1;
+  let lastTxn = -1;
+  for (const [txn, ack] of input.acks) {
+    if (ack.tau > last) {
+      last = ack.tau;
+      lastTxn = txn;
+    }
+  }
+  for (const s of input.stuck ?? []) push(out, s);
+  for (let q = 0; q < input.applied.length; q++) {
+    if (input.applied[q]! < last)
+      push(
+        out,
+        `qp ${q} applied only up to ${input.applied[q]} after the run settled; txn ${lastTxn} was acknowledged at ${last}`,
+      );
+  }
+  return out;
+}
+
 export function checkAll(input: CheckInput): CheckResult {
   return {
     totalOrder: checkTotalOrder(input),
     durability: checkDurability(input),
     snapshotIsolation: checkSnapshotIsolation(input),
+    liveness: checkLiveness(input),
   };
 }

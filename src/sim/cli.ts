@@ -63,16 +63,28 @@ export function registerSimCommand(program: Command): void {
     .option("--stall-rate <r>", "stalls per journal host per second", parseNumber, 0)
     .option(
       "--crash-rate <r>",
-      "crashes of the sidecar host per second (--design single)",
+      "crashes per second: of the sidecar host (single), of a journal host (fenced, hedged)",
       parseNumber,
       0,
     )
+    .option("--down-ms <ms>", "how long a crashed host stays down", parseNumber)
+    .option(
+      "--partition-rate <r>",
+      "network partitions per second: a QP from the sidecar (single), a journal host from the crossbar or the adjudicator (fenced, hedged)",
+      parseNumber,
+      0,
+    )
+    .option("--partition-ms <ms>", "length of each partition", parseNumber)
+    .option("--client-loss <p>", "probability that a commit request or reply is lost", parseNumber)
     .option(
       "--fence-ms <ms>",
       "fenced, hedged: silence after which a journal is fenced",
       parseNumber,
     )
+    .option("--qps <n>", "query processors (default 4)", parseNumber)
     .option("--clients <n>", "closed-loop clients (default 2 per journal)", parseNumber)
+    .option("--keys <n>", "keys the clients write (default 100000)", parseNumber)
+    .option("--writes-max <n>", "most keys one commit writes (default 4)", parseNumber)
     .option("--duration <d>", "virtual duration", parseDuration, 10_000_000)
     .option("--engine <e>", "native | js (crossbar and adjudicator)")
     .option("--bug <name>", `plant a bug: ${planted_bug_names.join(", ")}`)
@@ -94,6 +106,13 @@ export function registerSimCommand(program: Command): void {
         stallUs: (o.stallMs as number) * 1000,
         stallRate: o.stallRate as number,
         crashRate: o.crashRate as number,
+        partitionRate: o.partitionRate as number,
+        ...(o.downMs !== undefined ? { downUs: (o.downMs as number) * 1000 } : {}),
+        ...(o.partitionMs !== undefined ? { partitionUs: (o.partitionMs as number) * 1000 } : {}),
+        ...(o.clientLoss !== undefined ? { clientLossP: o.clientLoss as number } : {}),
+        ...(o.qps !== undefined ? { qps: o.qps as number } : {}),
+        ...(o.keys !== undefined ? { keys: o.keys as number } : {}),
+        ...(o.writesMax !== undefined ? { writesMax: o.writesMax as number } : {}),
         clients: o.clients as number | undefined,
         engine: o.engine as ScenarioOptions["engine"],
         bugs,
@@ -124,6 +143,7 @@ export function registerSimCommand(program: Command): void {
         of_nominal: nominal === null ? null : main.throughput / Math.max(1, nominal.throughput),
         stalls: main.stalls,
         crashes: main.crashes,
+        partitions: main.partitions,
         fences: main.fences,
         redirects: main.redirects,
         sim_to_real: base.durationUs / 1000 / main.realMs,

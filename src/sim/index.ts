@@ -16,6 +16,7 @@ export {
 export {
   checkAll,
   checkDurability,
+  checkLiveness,
   checkSnapshotIsolation,
   checkTotalOrder,
   type CheckInput,

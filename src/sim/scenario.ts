@@ -43,9 +43,18 @@ export interface ScenarioOptions {
   /** Stalls of journal hosts (the sidecar host in "single"): per host per second. */
   stallRate?: number;
   stallUs?: number;
-  /** "single" only: crashes of the sidecar host per second. */
+  /** Crashes per second: of the sidecar host ("single"), of a journal host ("fenced", "hedged"). */
   crashRate?: number;
   downUs?: number;
+  /**
+   * Network partitions per second in the cluster, each `partitionUs` long:
+   * "single" cuts a QP from the sidecar (its requests are lost, its
+   * subscription breaks and resumes when the partition heals); "fenced" and
+   * "hedged" cut a journal host from the crossbar, the adjudicator or both
+   * (the crossbar fences it, the router sends its commits elsewhere).
+   */
+  partitionRate?: number;
+  partitionUs?: number;
   clientLossP?: number;
   clockSkewMaxUs?: number;
   engine?: EngineKind;
@@ -95,6 +104,7 @@ export interface SimResult {
   buggifyFired: Partial<Record<BuggifySite, number>>;
   stalls: number;
   crashes: number;
+  partitions: number;
   fences: number;
   redirects: number;
   events: number;
@@ -128,7 +138,15 @@ export function replayCommand(options: ScenarioOptions): string {
   if ((options.stallRate ?? 0) > 0)
     parts.push(`--stall-ms ${(options.stallUs ?? 0) / 1000} --stall-rate ${options.stallRate}`);
   if ((options.crashRate ?? 0) > 0) parts.push(`--crash-rate ${options.crashRate}`);
+  if (options.downUs !== undefined) parts.push(`--down-ms ${options.downUs / 1000}`);
+  if ((options.partitionRate ?? 0) > 0) parts.push(`--partition-rate ${options.partitionRate}`);
+  if (options.partitionUs !== undefined) parts.push(`--partition-ms ${options.partitionUs / 1000}`);
+  if ((options.clientLossP ?? 0) > 0) parts.push(`--client-loss ${options.clientLossP}`);
+  if (options.fenceAfterUs !== undefined) parts.push(`--fence-ms ${options.fenceAfterUs / 1000}`);
+  if (options.qps !== undefined) parts.push(`--qps ${options.qps}`);
   if (options.clients !== undefined) parts.push(`--clients ${options.clients}`);
+  if (options.keys !== undefined) parts.push(`--keys ${options.keys}`);
+  if (options.writesMax !== undefined) parts.push(`--writes-max ${options.writesMax}`);
   if (options.engine !== undefined) parts.push(`--engine ${options.engine}`);
   if (options.buggify === true) parts.push("--buggify");
   for (const [name, on] of Object.entries(options.bugs ?? {})) {
@@ -266,6 +284,29 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     }
   }
   const crashRate = options.crashRate ?? 0;
+  const partitionRate = options.partitionRate ?? 0;
+  if (options.design === "baseline" && (crashRate > 0 || partitionRate > 0))
+    throw new Error(
+      "the baseline design has no recovery from a journal host's crash or partition (it never fences): use fenced or hedged",
+    );
+  if (crashRate > 0 && split !== null) {
+    const c = split;
+    const next = (): void => {
+      world.schedule(null, faults.exponential(1e6 / crashRate), () => {
+        if (!faultsOn) return;
+        const healthy = c.healthyJournals();
+        // Keep a majority of the journals up and connected.
+        if (healthy.length > c.journalHosts.length / 2) {
+          const j = healthy[faults.int(healthy.length)]!;
+          crashes += 1;
+          c.crashJournal(j);
+          world.schedule(null, options.downUs ?? 20_000, () => c.restartJournal(j));
+        }
+        next();
+      });
+    };
+    next();
+  }
   if (crashRate > 0 && single !== null) {
     const s = single;
     const next = (): void => {
@@ -283,6 +324,50 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
             () => void s.start().catch((error: unknown) => env.onError("restart failed", error)),
           );
         });
+        next();
+      });
+    };
+    next();
+  }
+
+  let partitions = 0;
+  const partitionUs = options.partitionUs ?? 50_000;
+  if (partitionRate > 0 && split !== null) {
+    const c = split;
+    const next = (): void => {
+      world.schedule(null, faults.exponential(1e6 / partitionRate), () => {
+        if (!faultsOn) return;
+        const healthy = c.healthyJournals();
+        if (healthy.length > c.journalHosts.length / 2) {
+          const j = healthy[faults.int(healthy.length)]!;
+          // Cut from the crossbar, from the adjudicator, or from both (isolated).
+          const which = faults.int(3);
+          partitions += 1;
+          c.partitionJournal(j, which !== 1, which !== 0, partitionUs);
+        }
+        next();
+      });
+    };
+    next();
+  }
+  if (partitionRate > 0 && single !== null) {
+    const s = single;
+    const cut = new Set<number>();
+    const next = (): void => {
+      world.schedule(null, faults.exponential(1e6 / partitionRate), () => {
+        if (!faultsOn) return;
+        const candidates = qps.filter((q) => !cut.has(q.qp));
+        if (candidates.length > 0) {
+          const q = candidates[faults.int(candidates.length)]!.qp;
+          partitions += 1;
+          cut.add(q);
+          network.partition(qps[q]!.host, s.host, partitionUs);
+          s.disconnect(q);
+          world.schedule(null, partitionUs, () => {
+            cut.delete(q);
+            s.connect(q);
+          });
+        }
         next();
       });
     };
@@ -334,7 +419,8 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
   if (check) {
     // Let the last commits settle (clients issue no new ones) before reading the disks.
     // A crashed sidecar restarts on its own schedule within it (downUs < quiesce_us).
-    await world.run(world.now + quiesce_us);
+    // A stall that began just before the end runs its course first.
+    await world.run(world.now + quiesce_us + (stallRate > 0 ? stallUs : 0));
     const durable = await settle(server.durableRecords());
     checks = checkAll({
       acks,
@@ -343,6 +429,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
       anomalies: qps.flatMap((q) => q.anomalies),
       durable,
       infos: qps[0]!.infos ?? new Map(),
+      stuck: server.stuck(),
     });
   }
   server.close();
@@ -371,6 +458,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     buggifyFired: buggify?.fired() ?? {},
     stalls,
     crashes,
+    partitions,
     fences: split?.fences ?? 0,
     redirects: split?.redirects ?? 0,
     events: world.eventCount,
@@ -383,6 +471,9 @@ export function passed(result: SimResult): boolean {
   const c = result.checks;
   const clean =
     c === null ||
-    (c.totalOrder.length === 0 && c.durability.length === 0 && c.snapshotIsolation.length === 0);
+    (c.totalOrder.length === 0 &&
+      c.durability.length === 0 &&
+      c.snapshotIsolation.length === 0 &&
+      c.liveness.length === 0);
   return clean && result.errors.length === 0;
 }

@@ -83,6 +83,8 @@ export interface SimServer {
   commit(request: CommitRequest, reply: (r: CommitReply | ErrorMessage) => void): void;
   /** Every durable record on the disks (the durability checker's truth), or null if not kept. */
   durableRecords(): Promise<MergedEntry[] | null>;
+  /** Commits the servers still hold unanswered (after the run settled, a liveness failure). */
+  stuck(): string[];
   close(): void;
 }
 
@@ -92,13 +94,22 @@ class StreamSink implements SubscriberSink {
   readonly #from: SimHost;
   readonly #qp: QpApplier;
   readonly #incarnation: number;
+  readonly #generation: number;
   #pending: Uint8Array[] = [];
+  /** The connection broke (a partition): nothing more is sent. */
+  #broken = false;
 
-  constructor(env: ServerEnv, from: SimHost, qp: QpApplier) {
+  constructor(env: ServerEnv, from: SimHost, qp: QpApplier, generation = qp.generation) {
     this.#env = env;
     this.#from = from;
     this.#qp = qp;
     this.#incarnation = from.incarnation;
+    this.#generation = generation;
+  }
+
+  /** The connection to the QP is gone: the crossbar drops the subscription on its next write. */
+  break(): void {
+    this.#broken = true;
   }
 
   write(frame: Uint8Array): void {
@@ -116,7 +127,7 @@ class StreamSink implements SubscriberSink {
   }
 
   get closed(): boolean {
-    return this.#from.incarnation !== this.#incarnation || !this.#from.up;
+    return this.#broken || this.#from.incarnation !== this.#incarnation || !this.#from.up;
   }
 
   #flush(): void {
@@ -124,8 +135,11 @@ class StreamSink implements SubscriberSink {
     this.#pending = [];
     if (this.closed) return;
     const qp = this.#qp;
+    const generation = this.#generation;
     if (!this.#env.hedgedStreams) {
-      this.#env.network.send(this.#from, qp.host, this.#env.stream, () => qp.receive(frames));
+      this.#env.network.send(this.#from, qp.host, this.#env.stream, () =>
+        qp.receive(frames, generation),
+      );
       return;
     }
     // Hedged: the same flush over two streams; the QP takes whichever copy comes first.
@@ -146,7 +160,7 @@ class StreamSink implements SubscriberSink {
     for (let next = this.#early.get(this.#delivered); next !== undefined;) {
       this.#early.delete(this.#delivered);
       this.#delivered += 1;
-      this.#qp.receive(next);
+      this.#qp.receive(next, this.#generation);
       next = this.#early.get(this.#delivered);
     }
   }
@@ -203,11 +217,17 @@ export class SingleSidecar implements SimServer {
   #sidecar: Sidecar | null = null;
   #adjudicator: Adjudicator | null = null;
   #service: CrossbarService | null = null;
+  /** Per QP: whether its connection is up (a partition breaks it until it heals). */
+  readonly #connected: boolean[];
+  /** Per QP: its subscription in this incarnation, if any. */
+  #subs: ({ id: number; sink: StreamSink } | null)[];
 
   constructor(env: ServerEnv, host: SimHost, journals: number) {
     this.#env = env;
     this.host = host;
     this.#journals = journals;
+    this.#connected = env.qps.map(() => true);
+    this.#subs = env.qps.map(() => null);
     this.disk = new SimDisk(host, env.prng.fork("disk"), {
       fsync: env.fsync,
       bugAckBeforeFsync: env.bugs.journalAckBeforeFsync,
@@ -261,15 +281,41 @@ export class SingleSidecar implements SimServer {
       host.timers.schedule(heartbeat_interval_us, beat);
     };
     host.timers.schedule(heartbeat_interval_us, beat);
-    // Every QP's applier (re)subscribes from what it applied.
-    for (const qp of env.qps) {
-      service.subscribe({
-        fromTau: Math.max(0, qp.applied),
-        ranges: [{ lo: new Uint8Array(0), hi: new Uint8Array(0) }],
-        sink: new StreamSink(env, host, qp),
-      });
-    }
+    // Every connected QP's applier (re)subscribes from what it applied.
+    for (let q = 0; q < env.qps.length; q++) this.#subscribe(q);
     env.world.trace(`sidecar up ${set.lastTau}`);
+  }
+
+  #subscribe(q: number): void {
+    const service = this.#service;
+    if (service === null || !this.#connected[q] || this.#subs[q] !== null) return;
+    const qp = this.#env.qps[q]!;
+    const { generation, fromTau } = qp.resubscribe();
+    const sink = new StreamSink(this.#env, this.host, qp, generation);
+    const id = service.subscribe({
+      fromTau: fromTau + (this.#env.bugs.applierResumesLateUs ?? 0),
+      ranges: [{ lo: new Uint8Array(0), hi: new Uint8Array(0) }],
+      sink,
+    });
+    this.#subs[q] = { id, sink };
+    this.#env.world.trace(`subscribe qp${q} ${fromTau}`);
+  }
+
+  /** QP `q`'s connection broke (both ends notice): its subscription ends. */
+  disconnect(q: number): void {
+    this.#connected[q] = false;
+    const sub = this.#subs[q];
+    if (sub === null || sub === undefined) return;
+    sub.sink.break();
+    this.#service?.unsubscribe(sub.id);
+    this.#subs[q] = null;
+  }
+
+  /** QP `q` reconnects and resubscribes from what it applied (or at the sidecar's next start). */
+  connect(q: number): void {
+    this.#connected[q] = true;
+    const qp = this.#env.qps[q]!;
+    this.#env.network.send(qp.host, this.host, this.#env.stream, () => this.#subscribe(q));
   }
 
   commit(request: CommitRequest, reply: (r: CommitReply | ErrorMessage) => void): void {
@@ -279,6 +325,10 @@ export class SingleSidecar implements SimServer {
     void sidecar.commit(request).then((r) => {
       if (this.host.incarnation === incarnation) reply(r);
     });
+  }
+
+  stuck(): string[] {
+    return [];
   }
 
   /** The host lost power: the processes are gone, the disk keeps what it kept. */
@@ -309,6 +359,7 @@ export class SingleSidecar implements SimServer {
     this.#service = null;
     this.#adjudicator = null;
     this.#sidecar = null;
+    this.#subs = this.#subs.map(() => null);
   }
 }
 
@@ -329,6 +380,15 @@ class JournalHost {
   set: JournalSet | null = null;
   /** fenced design: append ids by tau, waiting for the crossbar's verdict. */
   readonly awaiting = new Map<number, number>();
+  /**
+   * The journal host's connections to the crossbar and to the adjudicator:
+   * up or broken, and which connection it is (a message sent over an
+   * earlier one is never delivered, as with a new TCP connection).
+   */
+  crossbarLink = true;
+  crossbarConn = 0;
+  adjudicatorLink = true;
+  adjudicatorConn = 0;
 
   constructor(env: ServerEnv, host: SimHost, index: number) {
     this.host = host;
@@ -346,6 +406,8 @@ interface Outstanding {
   /** Journals holding a copy whose verdict has not come back. */
   readonly copies: Set<number>;
   done: boolean;
+  /** Where the transaction entered the order, once done. */
+  tau: number;
 }
 
 export class SplitCluster implements SimServer {
@@ -361,6 +423,8 @@ export class SplitCluster implements SimServer {
   readonly #outstanding = new Map<number, Outstanding>();
   readonly #perJournal: number[];
   readonly #routerFenced: boolean[];
+  /** The router's connection to the journal host is down (a crash, a partition). */
+  readonly #routerDown: boolean[];
   #nextAppend = 1;
   #rotate = 0;
   // Crossbar state (on the crossbar host), fenced design.
@@ -368,7 +432,8 @@ export class SplitCluster implements SimServer {
   /** W_j as the merge has it: the highest watermark or tau pushed for j. */
   readonly #pushed: number[];
   readonly #fence: (number | null)[];
-  readonly #accepted = new Set<number>();
+  /** The tau at which each transaction entered the order (the first copy the crossbar accepted). */
+  readonly #accepted = new Map<number, number>();
   fences = 0;
   redirects = 0;
 
@@ -392,6 +457,7 @@ export class SplitCluster implements SimServer {
     const n = this.journalHosts.length;
     this.#perJournal = new Array<number>(n).fill(0);
     this.#routerFenced = new Array<boolean>(n).fill(false);
+    this.#routerDown = new Array<boolean>(n).fill(false);
     this.#lastHeard = new Array<number>(n).fill(0);
     this.#pushed = new Array<number>(n).fill(-1);
     this.#fence = new Array<number | null>(n).fill(null);
@@ -416,10 +482,11 @@ export class SplitCluster implements SimServer {
     });
     this.#service = service;
     for (const qp of env.qps) {
+      const { generation } = qp.resubscribe();
       service.subscribe({
         fromTau: 0,
         ranges: [{ lo: new Uint8Array(0), hi: new Uint8Array(0) }],
-        sink: new StreamSink(env, this.crossbarHost, qp),
+        sink: new StreamSink(env, this.crossbarHost, qp, generation),
       });
     }
     for (const jh of this.journalHosts) await this.#startJournal(jh);
@@ -457,6 +524,17 @@ export class SplitCluster implements SimServer {
     return null;
   }
 
+  stuck(): string[] {
+    const out: string[] = [];
+    for (const [id, o] of this.#outstanding) {
+      if (!o.done)
+        out.push(
+          `append ${id} (txn ${txnOf(o.entry.txnId)}) never placed; copies on journals ${[...o.copies].join(",") || "none"}`,
+        );
+    }
+    return out;
+  }
+
   close(): void {
     this.#service?.close();
     this.#adjudicator?.close();
@@ -473,7 +551,6 @@ export class SplitCluster implements SimServer {
       buggify: env.buggify ?? undefined,
     });
     jh.set = set;
-    const xb = this.crossbarHost;
     set.listen({
       durable: (_journal: number, entries: readonly JournalEntry[], watermark: number) => {
         const copy = entries.map((e) => ({
@@ -481,11 +558,11 @@ export class SplitCluster implements SimServer {
           txn: txnOf(e.txnId),
           body: e.body,
         }));
-        env.network.send(jh.host, xb, env.stream, () => this.#onDurable(jh.index, copy, watermark));
+        this.#crossbarSend(jh, true, () => this.#onDurable(jh.index, copy, watermark));
       },
       watermarks: (moves) => {
         const watermark = moves[moves.length - 1]!.watermark;
-        env.network.send(jh.host, xb, env.stream, () => this.#onWatermark(jh.index, watermark));
+        this.#crossbarSend(jh, true, () => this.#onWatermark(jh.index, watermark));
       },
     });
     const beat = (): void => {
@@ -493,6 +570,27 @@ export class SplitCluster implements SimServer {
       jh.host.timers.schedule(heartbeat_interval_us, beat);
     };
     jh.host.timers.schedule(heartbeat_interval_us, beat);
+    this.#env.world.trace(`journal ${jh.index} up ${set.lastTau}`);
+  }
+
+  /** Sends over journal host `jh`'s connection to the crossbar (either way); lost once it broke. */
+  #crossbarSend(jh: JournalHost, toCrossbar: boolean, deliver: () => void): void {
+    const conn = jh.crossbarConn;
+    const [from, to] = toCrossbar ? [jh.host, this.crossbarHost] : [this.crossbarHost, jh.host];
+    this.#env.network.send(from, to, this.#env.stream, () => {
+      if (jh.crossbarLink && jh.crossbarConn === conn) deliver();
+    });
+  }
+
+  /** Sends over journal host `jh`'s connection to the adjudicator (either way); lost once it broke. */
+  #adjudicatorSend(jh: JournalHost, toAdjudicator: boolean, deliver: () => void): void {
+    const conn = jh.adjudicatorConn;
+    const [from, to] = toAdjudicator
+      ? [jh.host, this.adjudicatorHost]
+      : [this.adjudicatorHost, jh.host];
+    this.#env.network.send(from, to, this.#env.stream, () => {
+      if (jh.adjudicatorLink && jh.adjudicatorConn === conn) deliver();
+    });
   }
 
   // ---- adjudicator host: the router behind the Sidecar's CommitJournal ----------
@@ -500,22 +598,32 @@ export class SplitCluster implements SimServer {
   #route(entry: { txnId: Uint8Array; tauStart: number; body: Uint8Array }): Promise<number> {
     return new Promise<number>((resolve) => {
       const id = this.#nextAppend++;
-      const outstanding: Outstanding = { entry, resolve, copies: new Set(), done: false };
+      const outstanding: Outstanding = { entry, resolve, copies: new Set(), done: false, tau: -1 };
       this.#outstanding.set(id, outstanding);
       this.#sendCopy(id, outstanding, -1);
     });
   }
 
   /** Sends a copy to the journal with the fewest appends outstanding, skipping fenced ones and `avoid`. */
-  #sendCopy(id: number, outstanding: Outstanding, avoid: number): void {
+  /**
+   * Sends a copy to the available journal with the fewest appends
+   * outstanding, skipping `avoid`; with none available, to a fenced one the
+   * router is still connected to (it may rejoin); with none connected, to
+   * none: the commit waits until a journal comes back (#redirectStranded).
+   */
+  #sendCopy(id: number, outstanding: Outstanding, avoid: number): boolean {
     const n = this.journalHosts.length;
     let best = -1;
     for (let k = 0; k < n; k++) {
       const j = (this.#rotate + k) % n;
-      if (j === avoid || this.#routerFenced[j] || outstanding.copies.has(j)) continue;
+      if (j === avoid || this.#unavailable(j) || outstanding.copies.has(j)) continue;
       if (best < 0 || this.#perJournal[j]! < this.#perJournal[best]!) best = j;
     }
-    if (best < 0) best = (avoid + 1) % n;
+    for (let k = 1; best < 0 && k <= n; k++) {
+      const j = (avoid + k) % n;
+      if (!this.#routerDown[j]! && !outstanding.copies.has(j)) best = j;
+    }
+    if (best < 0) return false;
     this.#rotate = (this.#rotate + 1) % n;
     outstanding.copies.add(best);
     this.#perJournal[best]! += 1;
@@ -526,37 +634,82 @@ export class SplitCluster implements SimServer {
       tauStart: outstanding.entry.tauStart,
       body: outstanding.entry.body,
     };
-    this.#env.network.send(this.adjudicatorHost, jh.host, this.#env.stream, () =>
-      this.#onAppend(jh, msg),
-    );
+    this.#adjudicatorSend(jh, false, () => this.#onAppend(jh, msg));
+    return true;
   }
 
-  #onVerdict(id: number, journal: number, tau: number | null): void {
-    this.#perJournal[journal]! -= 1;
+  #unavailable(journal: number): boolean {
+    return this.#routerFenced[journal]! || this.#routerDown[journal]!;
+  }
+
+  /**
+   * The crossbar's verdict on one copy: `placed` is the tau at which the
+   * transaction entered the order (this copy's, or an earlier copy's on
+   * another journal whose verdict was lost), or null when it did not.
+   */
+  #onVerdict(id: number, journal: number, placed: number | null): void {
     const outstanding = this.#outstanding.get(id);
-    if (outstanding === undefined) return;
+    if (outstanding === undefined || !outstanding.copies.has(journal)) return;
+    this.#perJournal[journal]! -= 1;
     outstanding.copies.delete(journal);
-    if (tau !== null) {
-      simAssert(!outstanding.done, `append ${id} accepted twice`);
-      outstanding.done = true;
-      outstanding.resolve(tau);
+    if (placed !== null) {
+      if (outstanding.done) {
+        if (outstanding.tau !== placed)
+          this.#env.onError(
+            "router",
+            new Error(`commit ${id} placed twice: at ${outstanding.tau} and ${placed}`),
+          );
+      } else {
+        outstanding.done = true;
+        outstanding.tau = placed;
+        outstanding.resolve(placed);
+      }
     } else if (!outstanding.done && outstanding.copies.size === 0) {
-      this.redirects += 1;
-      this.#sendCopy(id, outstanding, journal);
+      if (this.#sendCopy(id, outstanding, journal)) this.redirects += 1;
     }
     if (outstanding.done && outstanding.copies.size === 0) this.#outstanding.delete(id);
   }
 
   #onFenced(journal: number, fenced: boolean): void {
     this.#routerFenced[journal] = fenced;
-    if (!fenced) return;
-    // Its commits may wait a whole stall: send them to another journal now; the crossbar takes one copy.
+    if (fenced) this.#redirectFrom(journal);
+    else this.#redirectStranded();
+  }
+
+  /**
+   * `journal` is fenced or cut off: its commits may wait a whole stall, or
+   * their verdicts never come. Send them to another journal now; the
+   * crossbar places one copy and answers the others with its tau.
+   */
+  #redirectFrom(journal: number): void {
     for (const [id, outstanding] of this.#outstanding) {
-      if (!outstanding.done && outstanding.copies.has(journal) && outstanding.copies.size === 1) {
-        this.redirects += 1;
-        this.#sendCopy(id, outstanding, journal);
+      if (outstanding.done || !outstanding.copies.has(journal)) continue;
+      if (this.#routerDown[journal]!) {
+        // No verdict can come over a broken connection: that copy is gone for the router.
+        outstanding.copies.delete(journal);
+        this.#perJournal[journal]! -= 1;
+      }
+      if ([...outstanding.copies].every((j) => this.#unavailable(j))) {
+        if (this.#sendCopy(id, outstanding, journal)) this.redirects += 1;
       }
     }
+  }
+
+  /** A journal is available again: commits whose every copy sits on an unavailable journal go to it. */
+  #redirectStranded(): void {
+    for (const [id, outstanding] of this.#outstanding) {
+      if (outstanding.done) continue;
+      if ([...outstanding.copies].every((j) => this.#unavailable(j))) {
+        if (this.#sendCopy(id, outstanding, -1)) this.redirects += 1;
+      }
+    }
+  }
+
+  /** The router's connection to journal host `journal` broke or came back. */
+  #routerLink(journal: number, up: boolean): void {
+    this.#routerDown[journal] = !up;
+    if (up) this.#redirectStranded();
+    else if (this.#env.bugs.routerKeepsBrokenCopies !== true) this.#redirectFrom(journal);
   }
 
   // ---- journal hosts ----------------------------------------------------------
@@ -570,9 +723,7 @@ export class SplitCluster implements SimServer {
         if (this.#fenced) {
           jh.awaiting.set(tau, msg.id);
         } else {
-          env.network.send(jh.host, this.adjudicatorHost, env.stream, () =>
-            this.#onVerdict(msg.id, jh.index, tau),
-          );
+          this.#adjudicatorSend(jh, true, () => this.#onVerdict(msg.id, jh.index, tau));
         }
       },
       (error: unknown) => env.onError(`journal ${jh.index} append failed`, error),
@@ -582,18 +733,24 @@ export class SplitCluster implements SimServer {
   /** fenced design: the crossbar's verdicts on durable records reach their journal host. */
   #onVerdicts(
     jh: JournalHost,
-    verdicts: readonly { tau: number; accepted: boolean }[],
+    verdicts: readonly { tau: number; placed: number | null }[],
     fence: number | null,
   ): void {
-    const env = this.#env;
-    if (fence !== null) jh.set?.journal(0).raiseWatermark(fence);
-    for (const { tau, accepted } of verdicts) {
+    for (const { tau, placed } of verdicts) {
       const id = jh.awaiting.get(tau);
       if (id === undefined) continue;
       jh.awaiting.delete(tau);
-      env.network.send(jh.host, this.adjudicatorHost, env.stream, () =>
-        this.#onVerdict(id, jh.index, accepted ? tau : null),
-      );
+      this.#adjudicatorSend(jh, true, () => this.#onVerdict(id, jh.index, placed));
+    }
+    if (fence === null) return;
+    // W_j as the merge has it: every verdict on a record at or below it came before this message,
+    // so a record still waiting there never reached the crossbar (a broken connection lost it)
+    // and never will be placed.
+    jh.set?.journal(0).raiseWatermark(fence);
+    for (const [tau, id] of jh.awaiting) {
+      if (tau > fence) continue;
+      jh.awaiting.delete(tau);
+      this.#adjudicatorSend(jh, true, () => this.#onVerdict(id, jh.index, null));
     }
   }
 
@@ -617,17 +774,22 @@ export class SplitCluster implements SimServer {
       }
       return;
     }
-    const verdicts: { tau: number; accepted: boolean }[] = [];
+    const verdicts: { tau: number; placed: number | null }[] = [];
     const accepted: typeof entries = [];
     for (const entry of entries) {
-      // Below the fence, or a copy of a commit another journal already placed: not part of the order.
-      const ok = entry.tauCommit > this.#pushed[journal]! && !this.#accepted.has(entry.txn);
-      if (ok) {
-        this.#accepted.add(entry.txn);
+      // A copy of a commit already placed is answered with that place; one below the fence is not placed.
+      const earlier =
+        this.#env.bugs.crossbarPlacesEveryCopy === true ? undefined : this.#accepted.get(entry.txn);
+      if (earlier !== undefined) {
+        verdicts.push({ tau: entry.tauCommit, placed: earlier });
+      } else if (entry.tauCommit > this.#pushed[journal]!) {
+        this.#accepted.set(entry.txn, entry.tauCommit);
         accepted.push(entry);
         this.#pushed[journal] = entry.tauCommit;
+        verdicts.push({ tau: entry.tauCommit, placed: entry.tauCommit });
+      } else {
+        verdicts.push({ tau: entry.tauCommit, placed: null });
       }
-      verdicts.push({ tau: entry.tauCommit, accepted: ok });
     }
     const pushedWatermark = Math.max(watermark, this.#pushed[journal]!);
     try {
@@ -642,9 +804,7 @@ export class SplitCluster implements SimServer {
     this.#pushed[journal] = pushedWatermark;
     const fence = this.#heard(journal, watermark);
     const jh = this.journalHosts[journal]!;
-    env.network.send(this.crossbarHost, jh.host, env.stream, () =>
-      this.#onVerdicts(jh, verdicts, fence),
-    );
+    this.#crossbarSend(jh, false, () => this.#onVerdicts(jh, verdicts, fence));
     this.#raiseFenced();
   }
 
@@ -666,42 +826,141 @@ export class SplitCluster implements SimServer {
     const fence = this.#heard(journal, watermark);
     if (fence !== null) {
       const jh = this.journalHosts[journal]!;
-      env.network.send(this.crossbarHost, jh.host, env.stream, () =>
-        this.#onVerdicts(jh, [], fence),
-      );
+      this.#crossbarSend(jh, false, () => this.#onVerdicts(jh, [], fence));
     }
     this.#raiseFenced();
   }
 
-  /** A fenced journal that reported a watermark at or above its fence rejoins; else it is told the fence. */
+  /**
+   * A fenced journal that reported a watermark at or above its fence
+   * rejoins; else its fence moves up to W_j as the merge has it. Either way
+   * the journal is told W_j (returned), so it raises its watermark past it
+   * and gives up on what it sent at or below it that was never judged.
+   */
   #heard(journal: number, watermark: number): number | null {
     const fence = this.#fence[journal];
     if (fence === null) return null;
+    const current = this.#pushed[journal]!;
     if (watermark >= fence) {
       this.#fence[journal] = null;
       this.#env.world.trace(`unfence ${journal}`);
       this.#env.network.send(this.crossbarHost, this.adjudicatorHost, this.#env.stream, () =>
         this.#onFenced(journal, false),
       );
-      return null;
+    } else {
+      this.#fence[journal] = current;
     }
-    const current = this.#pushed[journal]!;
-    this.#fence[journal] = current;
     return current;
   }
 
   #checkFences(): void {
     const now = this.#env.world.now;
     for (let j = 0; j < this.journalHosts.length; j++) {
-      if (this.#fence[j] !== null || now - this.#lastHeard[j]! <= this.#fenceAfterUs) continue;
-      this.fences += 1;
-      this.#fence[j] = this.#pushed[j]!;
-      this.#env.world.trace(`fence ${j}`);
-      this.#env.network.send(this.crossbarHost, this.adjudicatorHost, this.#env.stream, () =>
-        this.#onFenced(j, true),
-      );
+      if (this.#fence[j] === null && now - this.#lastHeard[j]! > this.#fenceAfterUs)
+        this.#fenceNow(j);
     }
     this.#raiseFenced();
+  }
+
+  #fenceNow(j: number): void {
+    if (this.#fence[j] !== null) return;
+    this.fences += 1;
+    this.#fence[j] = this.#pushed[j]!;
+    this.#env.world.trace(`fence ${j}`);
+    this.#env.network.send(this.crossbarHost, this.adjudicatorHost, this.#env.stream, () =>
+      this.#onFenced(j, true),
+    );
+  }
+
+  /**
+   * The crossbar's connection to journal host `j` broke: nothing more crosses
+   * it, and the crossbar fences the journal at once. It rejoins as after a
+   * stall: once it reconnected and reported a watermark above its fence.
+   */
+  #crossbarLinkDown(j: number): void {
+    const jh = this.journalHosts[j]!;
+    jh.crossbarLink = false;
+    jh.crossbarConn += 1;
+    this.#fenceNow(j);
+    this.#raiseFenced();
+  }
+
+  /** The router's connection to journal host `j` broke or came back. */
+  #adjudicatorLink(j: number, up: boolean): void {
+    const jh = this.journalHosts[j]!;
+    jh.adjudicatorLink = up;
+    if (!up) jh.adjudicatorConn += 1;
+    this.#routerLink(j, up);
+  }
+
+  // ---- faults on journal hosts (fenced designs) ---------------------------------
+
+  /** Journal host `j` loses power: its processes and unsynced writes are gone, its connections break. */
+  crashJournal(j: number): void {
+    simAssert(this.#fenced, "journal host crashes need a design that fences (fenced, hedged)");
+    const jh = this.journalHosts[j]!;
+    this.#env.world.crash(jh.host);
+    jh.disk.crash();
+    jh.set = null;
+    jh.awaiting.clear();
+    this.#crossbarLinkDown(j);
+    this.#adjudicatorLink(j, false);
+  }
+
+  /** Journal host `j` boots: it reopens its journal (replay) and reconnects. */
+  restartJournal(j: number): void {
+    const jh = this.journalHosts[j]!;
+    const world = this.#env.world;
+    world.restart(jh.host);
+    world.schedule(jh.host, 0, () => {
+      void this.#startJournal(jh).then(
+        () => {
+          // Connected again: the crossbar hears its watermarks (and fences it until they pass
+          // the fence); the router sends it commits.
+          jh.crossbarLink = true;
+          this.#adjudicatorLink(j, true);
+        },
+        (error: unknown) => this.#env.onError(`journal ${j} restart failed`, error),
+      );
+    });
+  }
+
+  /**
+   * Partitions journal host `j` from the crossbar and/or the adjudicator for
+   * `durationUs`: the network drops what crosses, and both ends see the
+   * connection break (the crossbar fences the journal, the router sends its
+   * commits elsewhere); when it heals they reconnect.
+   */
+  partitionJournal(
+    j: number,
+    fromCrossbar: boolean,
+    fromAdjudicator: boolean,
+    durationUs: number,
+  ): void {
+    simAssert(this.#fenced, "journal host partitions need a design that fences (fenced, hedged)");
+    const jh = this.journalHosts[j]!;
+    const world = this.#env.world;
+    if (fromCrossbar) {
+      this.#env.network.partition(jh.host, this.crossbarHost, durationUs);
+      this.#crossbarLinkDown(j);
+    }
+    if (fromAdjudicator) {
+      this.#env.network.partition(jh.host, this.adjudicatorHost, durationUs);
+      this.#adjudicatorLink(j, false);
+    }
+    world.schedule(null, durationUs, () => {
+      if (fromCrossbar) jh.crossbarLink = true;
+      if (fromAdjudicator) this.#adjudicatorLink(j, true);
+    });
+  }
+
+  /** Journal hosts that are up and fully connected (the ones a fault may pick). */
+  healthyJournals(): number[] {
+    const out: number[] = [];
+    for (const jh of this.journalHosts)
+      if (jh.host.up && jh.set !== null && jh.crossbarLink && jh.adjudicatorLink)
+        out.push(jh.index);
+    return out;
   }
 
   /** Fenced journals stop holding back the global watermark: their W_j follows the highest live one. */

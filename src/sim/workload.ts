@@ -123,6 +123,10 @@ export class QpApplier {
   #lastTau = -1;
   #lastJournal = -1;
   #watermark = -1;
+  /** The subscription stream frames are taken from; frames of an older one are dropped. */
+  #generation = 0;
+  /** A resubscription resends from this tau: records up to (lastTau, lastJournal) above it are already applied. */
+  #resumeFrom = Number.POSITIVE_INFINITY;
   /** Frames that did not decode or went backwards: reported by the total order checker. */
   readonly anomalies: string[] = [];
 
@@ -150,13 +154,36 @@ export class QpApplier {
     return new Promise((resolve) => this.#readyWaiters.push(resolve));
   }
 
-  /** Frames from the crossbar, in stream order. */
-  receive(frames: readonly Uint8Array[]): void {
+  /**
+   * A new subscription stream (after a crash of the crossbar's host or a
+   * broken connection): returns its generation, and the tau it must resend
+   * from — what the QP applied, as the real applier resumes from its origin.
+   */
+  resubscribe(): { generation: number; fromTau: number } {
+    this.#generation += 1;
+    const fromTau = Math.max(0, this.applied);
+    this.#resumeFrom = fromTau;
+    return { generation: this.#generation, fromTau };
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Frames from the crossbar, in stream order, from subscription stream `generation`. */
+  receive(frames: readonly Uint8Array[], generation = this.#generation): void {
+    if (generation !== this.#generation) return; // a broken stream's last frames
     for (const frame of frames) {
       const message = decodeMessage(frame[5]!, frame.subarray(frame_header_bytes));
       if (message.type === MessageType.Record) {
         const tau = message.tauCommit;
         const journal = message.journalId;
+        if (
+          tau > this.#resumeFrom &&
+          (tau < this.#lastTau || (tau === this.#lastTau && journal <= this.#lastJournal))
+        ) {
+          continue; // resent after a resubscription: applied already
+        }
         if (
           tau <= this.#watermark ||
           tau < this.#lastTau ||
@@ -169,6 +196,7 @@ export class QpApplier {
         }
         this.#lastTau = tau;
         this.#lastJournal = journal;
+        this.#resumeFrom = Number.POSITIVE_INFINITY; // past what was applied: order is checked again
         if (this.#record || this.infos !== null) {
           const info = txnInfoOf(message.body);
           if (this.#record) {

@@ -57,7 +57,7 @@ describe("sim determinism", () => {
   });
 
   for (const design of ["fenced", "hedged"] as const) {
-    it(`same seed, same trace hash (split journals with stalls, ${design})`, async () => {
+    it(`same seed, same trace hash (split journals with stalls, crashes and partitions, ${design})`, async () => {
       const options: ScenarioOptions = {
         seed: 3,
         design,
@@ -65,11 +65,16 @@ describe("sim determinism", () => {
         durationUs: 200_000,
         stallRate: 5,
         stallUs: 50_000,
+        crashRate: 10,
+        downUs: 10_000,
+        partitionRate: 20,
+        partitionUs: 10_000,
       };
       const first = await runScenario(options);
       const second = await runScenario(options);
       assert.equal(first.traceHash, second.traceHash);
-      assert.ok(first.stalls > 0);
+      assert.equal(first.acked, second.acked);
+      assert.ok(first.stalls > 0 && first.crashes > 0 && first.partitions > 0);
       assert.ok(first.fences > 0, "a stalled journal was fenced");
     });
   }

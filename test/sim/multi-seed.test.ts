@@ -1,6 +1,7 @@
 /**
- * A short multi-seed run: many small scenarios (crashes, message loss, clock
- * skew; stalls in the split topologies) with BUGGIFY on, each checked. A
+ * A short multi-seed run: many small scenarios (crashes, partitions, message
+ * loss, clock skew; stalls in the split topologies) with BUGGIFY on, each
+ * checked. A
  * failure names the seed and the command that replays it. Every fault point
  * must have fired in some run, or it guards nothing.
  */
@@ -28,6 +29,8 @@ describe("sim multi-seed", () => {
               durationUs: 50_000,
               crashRate: 20,
               downUs: 3_000,
+              partitionRate: 40,
+              partitionUs: 4_000,
               clientLossP: 0.01,
               buggify: true,
             }
@@ -40,6 +43,10 @@ describe("sim multi-seed", () => {
               durationUs: 100_000,
               stallRate: 5,
               stallUs: 30_000,
+              // Journal hosts crash and are cut off only where the design fences them.
+              ...(design === "baseline"
+                ? {}
+                : { crashRate: 10, downUs: 10_000, partitionRate: 20, partitionUs: 10_000 }),
               buggify: true,
             };
       const result = await runScenario(options);
