@@ -64,6 +64,7 @@ interface UpCommandOptions {
   dir: string;
   qps?: number;
   journals?: number;
+  journalFenceMs?: string;
   replication: boolean;
   detach?: boolean;
 }
@@ -78,6 +79,10 @@ export function buildProgram(): Command {
     .option("--dir <dir>", "cluster directory", defaultDir())
     .option("--qps <n>", "number of PostgreSQL query processors", parsePositiveInt)
     .option("--journals <n>", "journals the sidecar runs (kept for later ups)", parsePositiveInt)
+    .option(
+      "--journal-fence-ms <ms>",
+      "fence a journal whose fsync has waited this long; its commits go to another journal (default off)",
+    )
     .option("--no-replication", "QPs keep their own data instead of applying every commit")
     .option("--detach", "start in the background and return")
     .action(async (opts: UpCommandOptions) => {
@@ -86,6 +91,9 @@ export function buildProgram(): Command {
         replication: opts.replication,
         ...(opts.qps ? { qps: opts.qps } : {}),
         ...(opts.journals ? { journals: opts.journals } : {}),
+        ...(opts.journalFenceMs !== undefined
+          ? { sidecarArgs: ["--journal-fence-ms", opts.journalFenceMs] }
+          : {}),
       });
       process.stdout.write(JSON.stringify(withoutPids(started)) + "\n");
       if (!opts.detach) await foreground(opts.dir, started);

@@ -19,6 +19,23 @@
  * Durable entries and watermark moves go to one `JournalSetListener` (the
  * crossbar service), in an order that keeps the promise: a journal's entries
  * are listed before its watermark passes them.
+ *
+ * Fencing (`fenceAfterUs`, off by default): the global watermark is the
+ * lowest W_j, so one journal whose fsync stalls holds back every commit of
+ * every journal (the story of docs/simulator.md). When a group has waited
+ * longer than `fenceAfterUs` for its fsync, and another journal is free, the
+ * set fences that journal: it takes the group and the appends queued behind
+ * it over (`Journal.abandon`), makes a void record of the group's taus
+ * durable in the void log (void-log.ts), then lets the journal's watermark
+ * move on (`Journal.release`) and places those appends again, in other
+ * journals, at new taus; their callers learn only the new tau. The stalled
+ * fsync may still make the group durable on its disk: every reader of the
+ * set skips void records, so a commit counts exactly once, at the tau its
+ * caller was told. The journal takes appends again once its fsync returned.
+ * Nothing is lost on a crash at any point: before the void record is
+ * durable, nothing above the group was released and nothing of it was
+ * acknowledged (the group counts if its fsync made it durable); after, the
+ * group is void and its appends count where they were placed again.
  */
 import { join } from "node:path";
 import { buggify_off, type Buggify } from "../buggify";
@@ -27,6 +44,7 @@ import type { Disk } from "./disk";
 import { JournalError } from "./errors";
 import { Journal } from "./journal";
 import type {
+  AbandonedAppend,
   Placed,
   JournalAppend,
   JournalEntry,
@@ -34,6 +52,8 @@ import type {
   JournalRecovery,
   TauFloor,
 } from "./journal";
+import { VoidLog } from "./void-log";
+import type { VoidRange } from "./void-log";
 
 /** Most journals one sidecar runs (the crossbar's bound is higher). */
 export const journals_max = 256;
@@ -60,6 +80,11 @@ export interface JournalSetOptions {
   plantedBugs?: JournalOptions["plantedBugs"];
   /** Simulation-only fault points (src/buggify), given to every journal. Default off. */
   buggify?: Buggify;
+  /**
+   * Fence a journal whose group has waited this long (µs) for its fsync, as
+   * `heartbeat` finds it (see the top of this file). 0 or absent: never.
+   */
+  fenceAfterUs?: number;
 }
 
 export interface JournalSetRecovery {
@@ -84,12 +109,31 @@ export class JournalSet {
   #maxDurableTau = 0;
   /** The watermark last reported per journal. */
   readonly #reported: number[];
+  readonly #voidLog: VoidLog;
+  /** Void ranges per journal (what the void log holds, and what is being made durable there). */
+  readonly #voided: VoidRange[][];
+  readonly #fenceAfterUs: number;
+  /** Journals fenced now: they take no appends until their stalled fsync returned. */
+  readonly #fenced = new Set<number>();
+  #fences = 0;
+  /** A void record could not be made durable: the set stops taking appends. */
+  #voidFailure: JournalError | undefined;
 
-  private constructor(journals: Journal[], clock: Clock, buggify: Buggify) {
+  private constructor(
+    journals: Journal[],
+    clock: Clock,
+    buggify: Buggify,
+    voidLog: VoidLog,
+    fenceAfterUs: number,
+  ) {
     this.#journals = journals;
     this.#clock = clock;
     this.#buggify = buggify;
     this.#reported = journals.map(() => -1);
+    this.#voidLog = voidLog;
+    this.#fenceAfterUs = fenceAfterUs;
+    this.#voided = journals.map(() => []);
+    for (const range of voidLog.ranges) this.#voided[range.journal]?.push(range);
   }
 
   /** Opens (creating if needed) every journal under `options.dir` and replays each. */
@@ -119,10 +163,27 @@ export class JournalSet {
         `${options.dir} holds journal ${count - 1}, above ${journals_max - 1}`,
       );
     }
+    const fenceAfterUs = options.fenceAfterUs ?? 0;
+    if (!Number.isSafeInteger(fenceAfterUs) || fenceAfterUs < 0) {
+      throw new JournalError(
+        "invalid_argument",
+        `fenceAfterUs must be a non-negative integer, got ${fenceAfterUs}`,
+      );
+    }
     const journals: Journal[] = [];
     const tauFloor: TauFloor = { last: 0 };
     let set: JournalSet | null = null;
+    let voidLog: VoidLog | null = null;
     try {
+      voidLog = await VoidLog.open(options.disk, options.dir);
+      for (const range of voidLog.ranges) {
+        if (range.journal >= count) {
+          throw new JournalError(
+            "corrupt",
+            `${options.dir}/voids names journal ${range.journal}, which is not on disk`,
+          );
+        }
+      }
       for (let id = 0; id < count; id++) {
         journals.push(
           await Journal.open({
@@ -144,10 +205,19 @@ export class JournalSet {
         );
       }
     } catch (error) {
-      await Promise.allSettled(journals.map((journal) => journal.close()));
+      await Promise.allSettled([
+        ...journals.map((journal) => journal.close()),
+        voidLog?.close() ?? Promise.resolve(),
+      ]);
       throw error;
     }
-    set = new JournalSet(journals, options.clock, options.buggify ?? buggify_off);
+    set = new JournalSet(
+      journals,
+      options.clock,
+      options.buggify ?? buggify_off,
+      voidLog,
+      fenceAfterUs,
+    );
     const start = Math.max(options.clock.nowMicros(), ...journals.map((j) => j.lastTau));
     tauFloor.last = Math.max(...journals.map((j) => j.lastTau));
     set.#maxDurableTau = Math.max(0, ...journals.map((j) => j.lastTau));
@@ -176,7 +246,22 @@ export class JournalSet {
   }
 
   get failed(): boolean {
-    return this.#journals.some((journal) => journal.failed);
+    return this.#voidFailure !== undefined || this.#journals.some((journal) => journal.failed);
+  }
+
+  /** Fences so far (see the top of this file). */
+  get fences(): number {
+    return this.#fences;
+  }
+
+  /** Journals fenced now. */
+  get fenced(): readonly number[] {
+    return [...this.#fenced];
+  }
+
+  /** Every void range (void-log.ts): records readers skip. */
+  get voidRanges(): readonly VoidRange[] {
+    return this.#voided.flat();
   }
 
   recovery(): JournalSetRecovery {
@@ -196,9 +281,20 @@ export class JournalSet {
     this.#report(this.#journals.map((_, id) => id));
   }
 
-  /** The journal the next commit goes to: fewest bytes waiting for fsync, ties to the lowest id. */
+  /**
+   * The journal the next commit goes to: fewest bytes waiting for fsync, ties
+   * to the lowest id, skipping fenced journals (unless every one is).
+   */
   choose(): number {
-    let best = 0;
+    let best = -1;
+    for (let id = 0; id < this.#journals.length; id++) {
+      if (this.#fenced.has(id)) continue;
+      if (best < 0 || this.#journals[id]!.unsyncedBytes < this.#journals[best]!.unsyncedBytes)
+        best = id;
+    }
+    if (best >= 0) return best;
+    // Every journal fenced (they are fenced one at a time, so only briefly): the least loaded.
+    best = 0;
     for (let id = 1; id < this.#journals.length; id++) {
       if (this.#journals[id]!.unsyncedBytes < this.#journals[best]!.unsyncedBytes) best = id;
     }
@@ -206,22 +302,17 @@ export class JournalSet {
   }
 
   /** Appends the commit whole to one journal; resolves with its tau once durable. */
-  append(entry: JournalAppend): Promise<number> {
-    return this.#journals[this.choose()]!.append(entry);
+  async append(entry: JournalAppend): Promise<number> {
+    return (await this.appendPlaced(entry)).tau;
   }
 
   /** Like `append`, also telling the tau just before the commit's (`Placed`). */
   appendPlaced(entry: JournalAppend): Promise<Placed> {
+    if (this.#voidFailure !== undefined) return Promise.reject(this.#voidFailure);
     return this.#journals[this.choose()]!.appendPlaced(entry);
   }
 
-  /** Like `append`, also telling which journal holds the commit. */
-  async appendTo(entry: JournalAppend): Promise<{ journal: number; tau: number }> {
-    const journal = this.choose();
-    return { journal, tau: await this.#journals[journal]!.append(entry) };
-  }
-
-  /** Raises every idle journal's watermark to the clock (the periodic heartbeat). */
+  /** Raises every idle journal's watermark to the clock (the periodic heartbeat); fences stalled ones. */
   heartbeat(): void {
     if (this.#buggify.fires("journal-set.heartbeat-skipped")) return;
     const now = this.#clock.nowMicros();
@@ -232,11 +323,22 @@ export class JournalSet {
       moved.push(id);
     }
     this.#report(moved);
+    if (this.#fenceAfterUs > 0) this.#checkFences(now);
   }
 
-  /** Durable entries with tau > afterTau of one journal, from disk. */
+  /** Whether the set fences stalled journals (`fenceAfterUs` > 0). */
+  get fencing(): boolean {
+    return this.#fenceAfterUs > 0;
+  }
+
+  /** Fences every journal whose group has waited `fenceAfterUs` for its fsync (heartbeat does it too). */
+  checkFences(): void {
+    if (this.#fenceAfterUs > 0) this.#checkFences(this.#clock.nowMicros());
+  }
+
+  /** Durable entries with tau > afterTau of one journal, from disk, void records left out. */
   readJournal(journal: number, afterTau: number): AsyncIterable<JournalEntry> {
-    return this.journal(journal).readFrom(afterTau);
+    return this.#withoutVoid(journal, this.journal(journal).readFrom(afterTau));
   }
 
   /** Every journal's durable entries with tau > afterTau, merged by (tau, journal): the replay order. */
@@ -244,19 +346,99 @@ export class JournalSet {
     return this.readAll(afterTau);
   }
 
-  /** Every journal's durable entries with tau > afterTau, merged by (tau, journal). */
+  /** Every journal's durable entries with tau > afterTau, merged by (tau, journal), void records left out. */
   readAll(afterTau: number, upToTau = Number.MAX_SAFE_INTEGER): AsyncIterable<MergedEntry> {
     return mergeJournals(
-      this.#journals.map((journal) => journal.readFrom(afterTau)),
+      this.#journals.map((journal, id) => this.#withoutVoid(id, journal.readFrom(afterTau))),
       upToTau,
     );
   }
 
   /** Waits for pending appends, then closes every journal. */
   async close(): Promise<void> {
-    const results = await Promise.allSettled(this.#journals.map((journal) => journal.close()));
+    const results = await Promise.allSettled([
+      ...this.#journals.map((journal) => journal.close()),
+      this.#voidLog.close(),
+    ]);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failure !== undefined) throw failure.reason;
+  }
+
+  async *#withoutVoid(
+    journal: number,
+    entries: AsyncIterable<JournalEntry>,
+  ): AsyncIterable<JournalEntry> {
+    // The live list: a range voided while the reader runs applies too (its records
+    // cannot have been read yet: they were never durable-and-published).
+    const ranges = this.#voided[journal]!;
+    for await (const entry of entries) {
+      const tau = entry.tauCommit;
+      if (ranges.length > 0 && ranges.some((r) => tau >= r.fromTau && tau <= r.toTau)) continue;
+      yield entry;
+    }
+  }
+
+  // ---- fencing ----------------------------------------------------------------
+
+  #checkFences(now: number): void {
+    if (this.#journals.length < 2) return;
+    for (const [id, journal] of this.#journals.entries()) {
+      const since = journal.syncingSince;
+      if (since === 0 || now - since < this.#fenceAfterUs || this.#fenced.has(id)) continue;
+      // Only with somewhere else to go.
+      const free = this.#journals.some(
+        (other, o) => o !== id && !this.#fenced.has(o) && !other.failed,
+      );
+      if (!free) return;
+      this.#fence(id);
+    }
+  }
+
+  #fence(id: number): void {
+    const journal = this.#journals[id]!;
+    const abandoned = journal.abandon();
+    if (abandoned === null) return;
+    this.#fenced.add(id);
+    this.#fences += 1;
+    // Queued appends were never written: they go elsewhere at once.
+    for (const append of abandoned.queued) this.#placeAgain(append);
+    const group = abandoned.group;
+    const range: VoidRange = {
+      journal: id,
+      fromTau: group[0]!.tau,
+      toTau: group[group.length - 1]!.tau,
+    };
+    // Readers skip the range from now on; the journal holds its watermark below it until
+    // the void record is durable.
+    this.#voided[id]!.push(range);
+    const voided = this.#voidLog.append(range).then(
+      () => {
+        journal.release();
+        this.#report([id]);
+        for (const append of group) this.#placeAgain(append);
+      },
+      (error: unknown) => {
+        // Whether the void record is durable is unknown: the group may count on a
+        // restart, or not. Stop, like a journal whose fsync failed.
+        const failure = new JournalError(
+          "fsync_failed",
+          `void log write or fsync failed, journal set stopped: ${String(error)}`,
+          { cause: error },
+        );
+        this.#voidFailure ??= failure;
+        for (const append of group) append.reject(failure);
+      },
+    );
+    void Promise.all([voided, abandoned.settled]).then(() => this.#fenced.delete(id));
+  }
+
+  /** Places an abandoned append in another journal; its caller hears only the new tau. */
+  #placeAgain(append: AbandonedAppend): void {
+    if (this.#voidFailure !== undefined) {
+      append.reject(this.#voidFailure);
+      return;
+    }
+    this.#journals[this.choose()]!.appendPlaced(append.entry).then(append.resolve, append.reject);
   }
 
   #onDurable(id: number, entries: readonly JournalEntry[]): void {

@@ -158,6 +158,25 @@ interface Pending {
   readonly reject: (error: JournalError) => void;
 }
 
+/** An append a journal gave up (`Journal.abandon`): the caller places it elsewhere and settles it. */
+export interface AbandonedAppend {
+  readonly entry: JournalAppend;
+  /** Its tau in the group in flight; 0 for an append still queued (never written). */
+  readonly tau: number;
+  readonly resolve: (placed: Placed) => void;
+  readonly reject: (error: JournalError) => void;
+}
+
+/** What `Journal.abandon` hands over. */
+export interface Abandoned {
+  /** The group in flight, in tau order: written (maybe not all of it), its fsync not returned. */
+  readonly group: readonly AbandonedAppend[];
+  /** Appends queued behind it: no tau, never written. */
+  readonly queued: readonly AbandonedAppend[];
+  /** Resolves once the group's fsync returned or failed: the journal is free again. */
+  readonly settled: Promise<void>;
+}
+
 export class Journal {
   readonly #dir: string;
   readonly #disk: Disk;
@@ -184,6 +203,13 @@ export class Journal {
   #durableTau = 0;
   /** Lowest tau of the group being written and fsynced, 0 when none is. */
   #inFlightFirstTau = 0;
+  /** Clock time (µs) at which the group in flight got its taus, 0 when none is in flight. */
+  #inFlightSince = 0;
+  /** The group in flight, while one is. */
+  #inFlight: Pending[] | null = null;
+  /** The abandoned group (`abandon`): its fsync goes on, it is neither published nor acknowledged. */
+  #abandoned: { group: Pending[]; released: boolean; synced: boolean; settle: () => void } | null =
+    null;
   /** Bytes of records queued or in flight: appended, not yet durable. */
   #unsyncedBytes = 0;
   readonly #onDurable: ((entries: readonly JournalEntry[]) => void) | undefined;
@@ -257,6 +283,50 @@ export class Journal {
   /** True while a group is being written or fsynced. */
   get syncing(): boolean {
     return this.#inFlightFirstTau > 0;
+  }
+
+  /** Clock time (µs) at which the group in flight got its taus; 0 when none is in flight. */
+  get syncingSince(): number {
+    return this.#inFlightFirstTau > 0 ? this.#inFlightSince : 0;
+  }
+
+  /**
+   * Gives up the group in flight and every append queued behind it (a fence,
+   * journal-set.ts): the caller places them in another journal and settles
+   * their promises. The group's fsync goes on, but the group is never
+   * published (`onDurable`) nor acknowledged, and until `release` the
+   * journal keeps promising below its first tau — the caller releases it
+   * once the group is void for every reader (its void record is durable).
+   * Returns null when no group is in flight (or one was abandoned already).
+   * Until `settled` resolves, later appends wait behind that fsync.
+   */
+  abandon(): Abandoned | null {
+    const group = this.#inFlight;
+    if (group === null || this.#abandoned !== null || this.#failure !== undefined) return null;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    this.#abandoned = { group, released: false, synced: false, settle };
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const pending of group) this.#unsyncedBytes -= pending.bytes;
+    for (const pending of queued) this.#unsyncedBytes -= pending.bytes;
+    assert(this.#unsyncedBytes >= 0, "unsynced bytes below zero");
+    const handOver = (pending: Pending): AbandonedAppend => ({
+      entry: pending.entry,
+      tau: pending.tau,
+      resolve: pending.resolve,
+      reject: pending.reject,
+    });
+    return { group: group.map(handOver), queued: queued.map(handOver), settled };
+  }
+
+  /** The abandoned group is void for every reader: stop promising below it (see `abandon`). */
+  release(): void {
+    const abandoned = this.#abandoned;
+    assert(abandoned !== null && !abandoned.released, "release without an abandoned group");
+    abandoned.released = true;
+    this.#inFlightFirstTau = 0;
+    if (abandoned.synced) this.#abandoned = null;
   }
 
   /** Bytes of records appended but not yet durable (queued or in flight). */
@@ -410,6 +480,11 @@ export class Journal {
 
   /** Assigns taus to `group`, writes it in batches, fsyncs once, then resolves it. */
   async #commitGroup(group: Pending[]): Promise<void> {
+    // An abandoned group holds the promise below it until released; a later group would lift it.
+    assert(
+      this.#abandoned === null || this.#abandoned.released,
+      "a group formed while an abandoned one is not released",
+    );
     for (const pending of group) {
       // The last commit of any journal sharing the floor (heartbeat promises
       // are no commits); a journal of its own counts its promises too.
@@ -425,6 +500,8 @@ export class Journal {
       await planted.delay();
     } else {
       this.#inFlightFirstTau = group[0]!.tau;
+      this.#inFlightSince = this.#clock.nowMicros();
+      this.#inFlight = group;
     }
     try {
       const perRecord = group.length > 1 && this.#buggify.fires("journal.write-per-record");
@@ -450,6 +527,13 @@ export class Journal {
     }
     const lastTau = group[group.length - 1]!.tau;
     assert(this.#durableTau === lastTau, "group not durable after its fsync");
+    this.#inFlight = null;
+    const abandoned = this.#abandoned;
+    if (abandoned !== null && abandoned.group === group) {
+      // Fenced: the caller placed these appends elsewhere; on this disk they are void.
+      this.#settleAbandoned();
+      return;
+    }
     this.#inFlightFirstTau = 0;
     for (const pending of group) this.#unsyncedBytes -= pending.bytes;
     assert(this.#unsyncedBytes >= 0, "unsynced bytes below zero");
@@ -528,10 +612,26 @@ export class Journal {
         cause: error,
       });
     this.#failure = failure;
+    this.#inFlight = null;
     const queued = this.#queue;
     this.#queue = [];
-    for (const pending of group) pending.reject(failure);
+    // An abandoned group belongs to whoever took it over.
+    if (this.#abandoned?.group === group) this.#settleAbandoned();
+    else for (const pending of group) pending.reject(failure);
     for (const pending of queued) pending.reject(failure);
+  }
+
+  /**
+   * The abandoned group's fsync returned or failed: later appends may form
+   * groups again. Until `release` the journal still promises below the
+   * group's first tau (`#inFlightFirstTau` stays).
+   */
+  #settleAbandoned(): void {
+    const abandoned = this.#abandoned;
+    assert(abandoned !== null, "no abandoned group");
+    abandoned.synced = true;
+    if (abandoned.released) this.#abandoned = null;
+    abandoned.settle();
   }
 
   #requireFile(): DiskFile {

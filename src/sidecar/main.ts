@@ -3,7 +3,7 @@
  *
  *   node dist/src/sidecar/main.js --data-dir DIR --socket PATH
  *        [--max-frame-bytes N] [--max-connections N] [--socket-owner USER]
- *        [--engine native|js] [--journals N]
+ *        [--engine native|js] [--journals N] [--journal-fence-ms MS]
  *
  * Opens the journal in DIR/journal, rebuilds the adjudicator from its recent
  * history, listens on PATH, then prints exactly one JSON line to stdout:
@@ -66,6 +66,14 @@ export function parseEngine(value: string): ConflictEngine {
   return value;
 }
 
+function parseMillis(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n) || n > 60_000) {
+    throw new InvalidArgumentError("must be a number of milliseconds from 0 to 60000");
+  }
+  return n;
+}
+
 interface CliOptions {
   engine: ConflictEngine;
   dataDir: string;
@@ -73,6 +81,7 @@ interface CliOptions {
   maxFrameBytes: number;
   maxConnections: number;
   journals: number;
+  journalFenceMs: number;
   socketOwner?: SocketOwner;
 }
 
@@ -105,6 +114,12 @@ async function main(): Promise<void> {
       "journals to run (DIR/journal/0..N-1); each commit goes whole into one",
       parseCount,
       1,
+    )
+    .option(
+      "--journal-fence-ms <ms>",
+      "fence a journal whose fsync has waited this long: its commits go to another journal (0: off)",
+      parseMillis,
+      0,
     )
     .option(
       "--socket-owner <user>",
@@ -162,6 +177,7 @@ async function main(): Promise<void> {
     socketOwner: cli.socketOwner ?? null,
     engine: cli.engine,
     journals: cli.journals,
+    journalFenceAfterUs: Math.round(cli.journalFenceMs * 1000),
     plantedBugs,
     logger,
     onFatal,

@@ -11,7 +11,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { Clock, Timers } from "../clock";
+import type { Clock, TimerHandle, Timers } from "../clock";
 import { Adjudicator, planted_snapshot_skew_us } from "../adjudicator/adjudicator";
 import type { ConflictEngine } from "../adjudicator";
 import { FsDisk } from "../io/fs-disk";
@@ -81,6 +81,12 @@ export interface StartSidecarOptions {
   onFatal?: (error: unknown) => void;
   /** Journals to run (default 1); each commit goes whole into one of them. */
   journals?: number;
+  /**
+   * Fence a journal whose group has waited this long (µs) for its fsync: its
+   * group is voided and placed in another journal (journal-set.ts). Default
+   * 0, off: on one disk a stalled fsync usually stalls every journal's.
+   */
+  journalFenceAfterUs?: number;
   /** CLOCK_MONOTONIC for leases. Default: the real one. */
   monotonic?: Clock;
   /** Lease carried by each WATERMARK (default lease_us_default, 500 ms). */
@@ -157,6 +163,7 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
     disk: new FsDisk(),
     clock,
     journals: options.journals ?? 1,
+    fenceAfterUs: options.journalFenceAfterUs ?? 0,
     ...(bugs.has("journal-acks-before-fsync")
       ? {
           plantedBugs: {
@@ -217,6 +224,16 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       replication,
     });
     sidecar.start();
+    // Stalled journals are looked for four times per fence interval (at least every millisecond).
+    let fenceCheck: TimerHandle | null = null;
+    if (journal.fencing) {
+      const everyUs = Math.max(1_000, Math.floor((options.journalFenceAfterUs ?? 0) / 4));
+      const check = (): void => {
+        journal.checkFences();
+        fenceCheck = timers.schedule(everyUs, check);
+      };
+      fenceCheck = timers.schedule(everyUs, check);
+    }
     const recovery = journal.recovery();
     const ready: ReadyEvent = {
       event: "ready",
@@ -234,17 +251,24 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
         truncatedBytes: r.truncatedBytes,
       })),
     };
-    logger.log("info", "recovered", { ...recovery, replayed, horizon });
+    logger.log("info", "recovered", {
+      ...recovery,
+      replayed,
+      horizon,
+      voidRanges: journal.voidRanges.length,
+    });
     const listening = server;
     const replicating = replication;
     let closing: Promise<void> | null = null;
     const close = async (): Promise<void> => {
+      if (fenceCheck !== null) timers.cancel(fenceCheck);
       listening.stopAccepting();
       await sidecar.stop();
       await listening.close();
       logger.log("info", "stats", {
         visibleWait: replicating.visibleWaits.summary(),
         commitLatency: listening.commitLatency.summary(),
+        journalFences: journal.fences,
       });
       replicating.close();
       adjudicator.close();

@@ -78,7 +78,7 @@ export function registerSimCommand(program: Command): void {
     .option("--client-loss <p>", "probability that a commit request or reply is lost", parseNumber)
     .option(
       "--fence-ms <ms>",
-      "fenced, hedged: silence after which a journal is fenced",
+      "silence after which a journal is fenced (fenced, hedged); fsync wait after which the sidecar fences a journal (single, default off)",
       parseNumber,
     )
     .option("--qps <n>", "query processors (default 4)", parseNumber)

@@ -59,7 +59,11 @@ export interface ScenarioOptions {
   clockSkewMaxUs?: number;
   engine?: EngineKind;
   bugs?: PlantedBugs;
-  /** "fenced", "hedged": silence after which the crossbar fences a journal (default per design). */
+  /**
+   * "fenced", "hedged": silence after which the crossbar fences a journal
+   * (default per design). "single": the sidecar's JournalSet fences a journal
+   * whose fsync waited this long (default off).
+   */
   fenceAfterUs?: number;
   /** Fault points inside component code (src/buggify, src/sim/buggify.ts). Default off. */
   buggify?: boolean;
@@ -203,7 +207,12 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
   let split: SplitCluster | null = null;
   const stallTargets = [];
   if (options.design === "single") {
-    single = new SingleSidecar(env, world.addHost("sidecar", skew()), options.journals);
+    single = new SingleSidecar(
+      env,
+      world.addHost("sidecar", skew()),
+      options.journals,
+      options.fenceAfterUs ?? 0,
+    );
     server = single;
     stallTargets.push(single.host);
   } else {
@@ -459,7 +468,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     stalls,
     crashes,
     partitions,
-    fences: split?.fences ?? 0,
+    fences: split?.fences ?? single?.fences ?? 0,
     redirects: split?.redirects ?? 0,
     events: world.eventCount,
     realMs: performance.now() - started,

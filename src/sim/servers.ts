@@ -222,10 +222,15 @@ export class SingleSidecar implements SimServer {
   /** Per QP: its subscription in this incarnation, if any. */
   #subs: ({ id: number; sink: StreamSink } | null)[];
 
-  constructor(env: ServerEnv, host: SimHost, journals: number) {
+  /** Fence a journal whose fsync waits this long (JournalSet's fencing); 0: off. */
+  readonly #fenceAfterUs: number;
+  #set: JournalSet | null = null;
+
+  constructor(env: ServerEnv, host: SimHost, journals: number, fenceAfterUs = 0) {
     this.#env = env;
     this.host = host;
     this.#journals = journals;
+    this.#fenceAfterUs = fenceAfterUs;
     this.#connected = env.qps.map(() => true);
     this.#subs = env.qps.map(() => null);
     this.disk = new SimDisk(host, env.prng.fork("disk"), {
@@ -250,7 +255,9 @@ export class SingleSidecar implements SimServer {
       journals: this.#journals,
       engine: env.journalEngine,
       buggify,
+      fenceAfterUs: this.#fenceAfterUs,
     });
+    this.#set = set;
     const horizon = horizonAt(clock.nowMicros());
     const adjudicator = makeAdjudicator(env.engine, horizon, env.bugs);
     const sidecar = new Sidecar({
@@ -281,6 +288,16 @@ export class SingleSidecar implements SimServer {
       host.timers.schedule(heartbeat_interval_us, beat);
     };
     host.timers.schedule(heartbeat_interval_us, beat);
+    if (set.fencing) {
+      // As src/sidecar/start.ts: look for stalled journals four times per fence interval.
+      const every = Math.max(50, Math.floor(this.#fenceAfterUs / 4));
+      const check = (): void => {
+        if (host.incarnation !== incarnation) return;
+        set.checkFences();
+        host.timers.schedule(every, check);
+      };
+      host.timers.schedule(every, check);
+    }
     // Every connected QP's applier (re)subscribes from what it applied.
     for (let q = 0; q < env.qps.length; q++) this.#subscribe(q);
     env.world.trace(`sidecar up ${set.lastTau}`);
@@ -329,6 +346,11 @@ export class SingleSidecar implements SimServer {
 
   stuck(): string[] {
     return [];
+  }
+
+  /** Journals fenced so far in this incarnation. */
+  get fences(): number {
+    return this.#set?.fences ?? 0;
   }
 
   /** The host lost power: the processes are gone, the disk keeps what it kept. */

@@ -30,6 +30,8 @@ export class TestDisk implements Disk {
   skipDeviceSync = false;
   /** While set, every file fsync waits for it before running. */
   syncGate: Promise<void> | undefined;
+  /** While set, a file fsync waits for what it returns for the file's path (if anything). */
+  syncGateFor: ((path: string) => Promise<void> | undefined) | undefined;
   /** Called after each file fsync returned, with the bytes it covered. */
   onSynced: ((path: string, durable: number) => void) | undefined;
 
@@ -93,6 +95,8 @@ class TestFile implements DiskFile {
   async sync(): Promise<void> {
     const covered = this.#track.written;
     if (this.#disk.syncGate !== undefined) await this.#disk.syncGate;
+    const gate = this.#disk.syncGateFor?.(this.path);
+    if (gate !== undefined) await gate;
     if (this.#disk.failSyncs) throw new Error("injected fsync failure (EIO)");
     if (!this.#disk.skipDeviceSync) await this.#inner.sync();
     this.#track.durable = Math.max(this.#track.durable, covered);
