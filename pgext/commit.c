@@ -145,6 +145,11 @@ static void commit_pre_commit(void) {
   encode_txn_id(txn_id, phase_txn_sysid, phase_txn_local_id);
 
   tau_start = visibility_begin(XidFromFullTransactionId(fxid), snapshot, transaction_start_us());
+  if (stats.ddl > 0) {
+    /* A schema change checked the data with newer snapshots than the transaction's (ddl.c). */
+    int64 seen = ddl_seen_tau();
+    if (seen > tau_start) tau_start = seen;
+  }
   phase = PHASE_REGISTERED;
   phase_xid = XidFromFullTransactionId(fxid);
 

@@ -56,10 +56,12 @@
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "replication.h"
+#include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 
 typedef struct DdlTarget {
   char *schema;
@@ -98,6 +100,36 @@ void ddl_catalog_locktag(LOCKTAG *tag) {
 
 /* Statements run while a captured one runs (event triggers) are part of it. */
 static int captured_depth = 0;
+
+/* ddl_seen_tau of the transaction with local id seen_lxid; -1 once it changed other objects. */
+static int64 seen_tau = -1;
+static LocalTransactionId seen_lxid = InvalidLocalTransactionId;
+
+int64 ddl_seen_tau(void) { return seen_lxid == MyProc->lxid ? seen_tau : -1; }
+
+/*
+ * After a recorded schema change: what its checks of the data saw. They ran
+ * with the newest snapshot (a rewrite, a new constraint's or unique index's
+ * validation), not the transaction's, and the statement's locks on its tables
+ * keep commits of those tables from becoming visible here until it ends. So
+ * every commit at or below the bound of a snapshot taken now was seen by the
+ * statement — the tau_start the adjudicator checks the schema change against
+ * ("no write to its tables after tau_start", schema.ts). The first schema
+ * change of the transaction sets it: later ones saw at least as much.
+ */
+static void note_seen(bool catalog) {
+  if (seen_lxid != MyProc->lxid) {
+    seen_tau = visibility_bound(GetLatestSnapshot());
+    seen_lxid = MyProc->lxid;
+  }
+  /*
+   * Not for DDL on other objects: nothing like a table lock keeps a commit
+   * that changed what such a statement used (a function a view calls, a
+   * type) from becoming visible right after it, so it keeps the
+   * transaction's own tau_start.
+   */
+  if (catalog) seen_tau = -1;
+}
 
 static void add_target(DdlPlan *plan, const char *schema, const char *table) {
   ListCell *lc;
@@ -535,6 +567,7 @@ static void ddl_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
   PG_END_TRY();
 
   if (active && IsTransactionState()) {
+    bool catalog = false;
     resolve_created(&plan);
     /* A table every QP changes, defined with this session's temporary objects (LIKE, a default). */
     if (plan.targets != NIL && !plan.temp_before &&
@@ -545,8 +578,10 @@ static void ddl_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
       ddl_catalog_locktag(&tag);
       (void)LockAcquire(&tag, ShareLock, false, false);
       add_target(&plan, CATALOG_KEY_SCHEMA, CATALOG_KEY_TABLE);
+      catalog = true;
     }
     record_plan(&plan, pstmt, queryString, search_path, role);
+    if (plan.targets != NIL) note_seen(catalog);
   }
 }
 

@@ -50,6 +50,12 @@ extern void capture_append_ddl(const char *schema, const char *table, const char
 extern void ddl_init(void);
 /* The lock a transaction holds (shared) once it changed objects other than tables (ddl.c). */
 extern void ddl_catalog_locktag(LOCKTAG *tag);
+/*
+ * For a transaction that changed schemas: a tau_start its first schema
+ * change saw everything at or below (taken right after that statement, whose
+ * locks keep later commits of its tables out); -1 when it made none.
+ */
+extern int64 ddl_seen_tau(void);
 
 /* commit.c */
 extern void commit_init(void);
@@ -99,6 +105,8 @@ extern void visibility_init(void);
 extern int64 visibility_now_us(void);
 /* snapshot_bound_us: a clock reading taken before the transaction's snapshot. */
 extern int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_bound_us);
+/* The same bound for a snapshot, without entering a transaction (ddl.c). */
+extern int64 visibility_bound(Snapshot snapshot);
 /* Random per server start; with the xid it makes txn ids unique across crashes (commit.c). */
 extern uint32 visibility_boot_nonce(void);
 extern void visibility_mark_committed(TransactionId xid, int64 tau_commit);

@@ -138,6 +138,33 @@ static bool visible_in(TransactionId xid, Snapshot snapshot) {
   return TransactionIdDidCommit(xid);
 }
 
+/*
+ * The highest S such that every commit at or below S is visible in snapshot,
+ * as visibility_begin computes it, without entering a transaction in the
+ * ring. Used for a schema change's statements (ddl.c), whose checks of the
+ * data run with the newest snapshot rather than the transaction's.
+ */
+int64 visibility_bound(Snapshot snapshot) {
+  int64 now_us;
+  int64 start;
+  uint32 i;
+
+  Assert(ring != NULL && IsMVCCSnapshot(snapshot));
+  LWLockAcquire(ring->lock, LW_SHARED);
+  now_us = visibility_now_us();
+  start = replication_enabled() ? Min(now_us - 1, replication_applied_tau()) : now_us - 1;
+  for (i = 0; i < ring->used; i++) {
+    VisibilityEntry *e = &ring->entries[i];
+    int64 bound;
+    if (visible_in(e->xid, snapshot)) continue;
+    if (e->state == VIS_INFLIGHT && replication_enabled()) continue;
+    bound = e->state == VIS_COMMITTED ? e->tau - 1 : e->tau;
+    if (bound < start) start = bound;
+  }
+  LWLockRelease(ring->lock);
+  return start;
+}
+
 int64 visibility_begin(TransactionId xid, Snapshot snapshot, int64 snapshot_bound_us) {
   int64 now_us;
   int64 start;

@@ -6,9 +6,15 @@
  * a DDL on t committed after its tau_start or is still in flight — its row
  * images were built for a schema other QPs no longer have. A DDL on t loses
  * while DML on t is in flight, since that DML's commit could land after the
- * DDL in the total order with rows of the old shape. DDL is rare, so plain
- * maps keyed by table suffice; the version of a table is the tau of its
- * last DDL, not a hot per-table write key.
+ * DDL in the total order with rows of the old shape; and when DML on t
+ * committed after the DDL's tau_start, since the DDL ran without seeing
+ * those rows, and every applier would run it after them (a new constraint
+ * they violate would stop every applier). For a schema change of tables
+ * only, the extension sends as tau_start what its statements saw
+ * (pgext/ddl.c), not the transaction's snapshot, so writes that finished
+ * while it waited for its lock do not count. DDL is rare, so plain maps
+ * keyed by table suffice; the version of a table is the tau of its last DDL,
+ * not a hot per-table write key.
  */
 import { WriteKind } from "../protocol";
 import type { Write } from "../protocol";
@@ -62,6 +68,8 @@ function bump(map: Map<string, number>, table: string, by: number): void {
 export class SchemaVersions {
   /** Table → tau_commit of its last DDL. */
   readonly #ddlTau = new Map<string, number>();
+  /** Table → tau_commit of its last row write or lock. */
+  readonly #dmlTau = new Map<string, number>();
   readonly #ddlInFlight = new Map<string, number>();
   readonly #dmlInFlight = new Map<string, number>();
 
@@ -87,6 +95,10 @@ export class SchemaVersions {
       if (this.#dmlInFlight.has(table)) {
         return `${printable(table)} has writes in flight`;
       }
+      const written = this.#dmlTau.get(table);
+      if (written !== undefined && written > tauStart) {
+        return `${printable(table)} was written at tau ${written}, after tau_start ${tauStart}`;
+      }
     }
     return null;
   }
@@ -103,11 +115,16 @@ export class SchemaVersions {
     for (const table of tables.dml) bump(this.#dmlInFlight, table, -1);
   }
 
-  /** A durable commit: its DDL tables now have version `tauCommit`. */
+  /** A durable commit: its DDL tables now have version `tauCommit`; its DML tables were written then. */
   commit(tables: TableSet, tauCommit: number): void {
     for (const table of tables.ddl) {
       if ((this.#ddlTau.get(table) ?? Number.NEGATIVE_INFINITY) < tauCommit) {
         this.#ddlTau.set(table, tauCommit);
+      }
+    }
+    for (const table of tables.dml) {
+      if ((this.#dmlTau.get(table) ?? Number.NEGATIVE_INFINITY) < tauCommit) {
+        this.#dmlTau.set(table, tauCommit);
       }
     }
   }
@@ -115,6 +132,7 @@ export class SchemaVersions {
   /** Drops versions at or below the horizon: older snapshots are refused anyway. */
   forgetBefore(horizonTau: number): void {
     for (const [table, tau] of this.#ddlTau) if (tau <= horizonTau) this.#ddlTau.delete(table);
+    for (const [table, tau] of this.#dmlTau) if (tau <= horizonTau) this.#dmlTau.delete(table);
   }
 
   get inFlightTables(): number {

@@ -62,6 +62,24 @@ describe("schema versions", function () {
     assert.equal(versions.check(writer, 50), null);
   });
 
+  it("refuses a schema change of a table written after its tau_start", function () {
+    const versions = new SchemaVersions();
+    const t = tableOfKey(ddlKey("t"))!;
+    const writer = { ddl: [], dml: [tableOfKey(rowKey("t", "1"))!] };
+    versions.reserve(writer);
+    versions.release(writer);
+    versions.commit(writer, 100);
+    // The DDL ran without the row written at 100: every applier would run it after that row.
+    assert.match(
+      versions.check({ ddl: [t], dml: [] }, 99)!,
+      /"public\.t" was written at tau 100, after tau_start 99/,
+    );
+    assert.equal(versions.check({ ddl: [t], dml: [] }, 100), null);
+    assert.equal(versions.check({ ddl: [tableOfKey(ddlKey("u"))!], dml: [] }, 99), null);
+    versions.forgetBefore(100);
+    assert.equal(versions.check({ ddl: [t], dml: [] }, 50), null);
+  });
+
   it("serializes DDL on objects other than tables under the catalog key", function () {
     const versions = new SchemaVersions();
     const catalogKey = Buffer.concat([Buffer.from([3]), name(""), name(""), Buffer.alloc(2)]);

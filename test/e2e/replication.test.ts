@@ -174,6 +174,114 @@ describe("replication across QPs (e2e)", function () {
     assert.deepEqual(rows, [{ v: 3, note: "after" }]);
   });
 
+  it("refuses a schema change that ran without rows another QP committed before it (OC001)", async function () {
+    await a.query("CREATE TABLE checked (id int PRIMARY KEY, v int NOT NULL)");
+    await a.query("CREATE TABLE gate (id int PRIMARY KEY, n int NOT NULL)");
+    await a.query("INSERT INTO gate VALUES (1, 0)");
+    for (const client of [b, c]) {
+      await waitFor("gate on every QP", async () => {
+        const { rows } = await client.query("SELECT count(*)::int AS n FROM gate");
+        return rows[0].n === 1;
+      });
+    }
+    // QP 0's applier stops at a commit of gate's row while a local transaction
+    // holds that row (for the grace, made long here).
+    await a.query("ALTER SYSTEM SET ordo.apply_lock_grace = '20s'");
+    await a.query("SELECT pg_reload_conf()");
+    await new Promise((r) => setTimeout(r, 200));
+    const holder = await cluster.client(0);
+    const b2 = await cluster.client(1);
+    const b3 = await cluster.client(1);
+    try {
+      await holder.query("BEGIN");
+      await holder.query("SELECT n FROM gate WHERE id = 1 FOR UPDATE");
+      const gateCommit = sqlError(() => b2.query("UPDATE gate SET n = n + 1 WHERE id = 1"));
+      await waitFor("gate's commit on QP 2", async () => {
+        const { rows } = await c.query("SELECT n FROM gate WHERE id = 1");
+        return rows[0].n === 1;
+      });
+      const rowCommit = sqlError(() => b3.query("INSERT INTO checked VALUES (1, -5)"));
+      // The row is in the total order (QP 2 applied it), not yet on QP 0.
+      await waitFor("the row on QP 2", async () => {
+        const { rows } = await c.query("SELECT count(*)::int AS n FROM checked");
+        return rows[0].n === 1;
+      });
+      const { rows: here } = await a.query("SELECT count(*)::int AS n FROM checked");
+      assert.equal(here[0].n, 0, "QP 0 has not applied the row yet");
+      // The constraint holds for what QP 0 has, but every applier would add it after the row.
+      const err = await sqlError(() =>
+        a.query("ALTER TABLE checked ADD CONSTRAINT positive CHECK (v > 0)"),
+      );
+      assert.equal(err?.code, "40001", JSON.stringify(err));
+      assert.match(err!.message, /schema has been updated by another transaction.*\(OC001\)/);
+      await holder.query("ROLLBACK"); // QP 0's applier goes on
+      assert.equal(await gateCommit, null);
+      assert.equal(await rowCommit, null);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await b2.end().catch(() => undefined);
+      await b3.end().catch(() => undefined);
+      await a.query("ALTER SYSTEM RESET ordo.apply_lock_grace");
+      await a.query("SELECT pg_reload_conf()");
+    }
+    // Every QP has the row and no constraint; run again, the statement fails where it runs.
+    for (const client of [a, b, c]) {
+      await waitFor("the row on every QP", async () => {
+        const { rows } = await client.query("SELECT count(*)::int AS n FROM checked");
+        return rows[0].n === 1;
+      });
+      const { rows } = await client.query(
+        "SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'positive'",
+      );
+      assert.equal(rows[0].n, 0);
+    }
+    const again = await sqlError(() =>
+      a.query("ALTER TABLE checked ADD CONSTRAINT positive CHECK (v > 0)"),
+    );
+    assert.equal(again?.code, "23514", JSON.stringify(again));
+    // A schema change of a table written only before it commits, on every QP.
+    await a.query("ALTER TABLE checked ADD CONSTRAINT small CHECK (v < 100)");
+    await waitFor("the constraint on QP 2", async () => {
+      const { rows } = await c.query(
+        "SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'small'",
+      );
+      return rows[0].n === 1;
+    });
+  });
+
+  it("commits a schema change that waited for its table's local writers to finish", async function () {
+    await a.query("CREATE TABLE migrating (id int PRIMARY KEY, v int NOT NULL)");
+    await a.query("INSERT INTO migrating VALUES (1, 1)");
+    const writer = await cluster.client(0);
+    const a2 = await cluster.client(0);
+    try {
+      await writer.query("BEGIN");
+      await writer.query("UPDATE migrating SET v = 2 WHERE id = 1");
+      // The schema change's snapshot predates the writer's commit; it waits for the writer's lock.
+      const altered = sqlError(() =>
+        a2.query("ALTER TABLE migrating ADD CONSTRAINT below_ten CHECK (v < 10)"),
+      );
+      await waitFor("the schema change waiting for its lock", async () => {
+        const { rows } = await a.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE migrating%'",
+        );
+        return rows[0].n === 1;
+      });
+      await writer.query("COMMIT");
+      // It saw the writer's row when it ran: no schema conflict.
+      assert.equal(await altered, null);
+    } finally {
+      await writer.end().catch(() => undefined);
+      await a2.end().catch(() => undefined);
+    }
+    await waitFor("the constraint on QP 1", async () => {
+      const { rows } = await b.query(
+        "SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'below_ten'",
+      );
+      return rows[0].n === 1;
+    });
+  });
+
   it("refuses DDL and DML in one transaction", async function () {
     await a.query("BEGIN");
     await a.query("INSERT INTO kv VALUES (5000, 'mixed')");
