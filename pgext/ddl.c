@@ -25,7 +25,8 @@
  * functions, types, triggers, policies, comments, grants, roles, extensions)
  * is recorded the same way under one catalog key (table key with an empty
  * schema and name), so such statements conflict with each other. DROP
- * SCHEMA also names every table in the schema. Not recorded: what belongs
+ * SCHEMA also names every table in the schema, DDL on a type (ALTER DOMAIN,
+ * ALTER TYPE, DROP TYPE / DOMAIN) every table using it. Not recorded: what belongs
  * to one server (databases, tablespaces, ALTER SYSTEM, subscriptions,
  * publications, event triggers, security labels), ordo's own extension and
  * capture triggers, and statements on temporary objects.
@@ -49,12 +50,16 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_depend.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_inherits.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
 #include "replication.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
@@ -193,8 +198,16 @@ static void add_new_name(DdlPlan *plan, RangeVar *rv, const char *new_schema,
   if (schema) add_target(plan, schema, new_name ? new_name : get_rel_name(relid));
 }
 
+static void add_type_tables(DdlPlan *plan, Oid typid);
+
 static bool plan_alter_table(DdlPlan *plan, AlterTableStmt *stmt) {
   ListCell *lc;
+  if (stmt->objtype == OBJECT_TYPE) {
+    /* ALTER TYPE of a composite type: its attributes, so the tables using it. */
+    Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+    if (OidIsValid(relid)) add_type_tables(plan, get_rel_type_id(relid));
+    return false;
+  }
   if (stmt->objtype != OBJECT_TABLE) return false;
   add_rangevar(plan, stmt->relation);
   foreach (lc, stmt->cmds) {
@@ -226,11 +239,70 @@ static void add_schema_tables(DdlPlan *plan, const char *schema) {
   table_close(pg_class, AccessShareLock);
 }
 
-/* DROP SCHEMA also names its tables, but is DDL on another object (not a table statement). */
+/*
+ * Every captured table with a column whose type is typid or is built on it:
+ * a domain over it, an array or a range of it, a composite type with an
+ * attribute of it (and so on, through pg_depend). A change of the type
+ * changes what those tables' rows may hold (a domain's new constraint, an
+ * attribute dropped, an enum label renamed), so it is a schema change of
+ * each of them: their concurrent writers lose with OC001.
+ */
+static void add_type_tables(DdlPlan *plan, Oid typid) {
+  List *todo;
+  List *seen = NIL;
+  Relation pg_depend;
+  if (!OidIsValid(typid)) return;
+  todo = list_make1_oid(typid);
+  pg_depend = table_open(DependRelationId, AccessShareLock);
+  while (todo != NIL) {
+    Oid type = linitial_oid(todo);
+    ScanKeyData keys[2];
+    SysScanDesc scan;
+    HeapTuple tuple;
+    todo = list_delete_first(todo);
+    if (list_member_oid(seen, type)) continue;
+    seen = lappend_oid(seen, type);
+    ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(TypeRelationId));
+    ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(type));
+    scan = systable_beginscan(pg_depend, DependReferenceIndexId, true, NULL, 2, keys);
+    while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+      Form_pg_depend dep = (Form_pg_depend)GETSTRUCT(tuple);
+      if (dep->classid == TypeRelationId) {
+        todo = lappend_oid(todo, dep->objid); /* a domain, array or range built on it */
+      } else if (dep->classid == RelationRelationId && dep->objsubid > 0) {
+        char relkind = get_rel_relkind(dep->objid);
+        if (relkind == RELKIND_COMPOSITE_TYPE)
+          todo = lappend_oid(todo, get_rel_type_id(dep->objid)); /* an attribute of it */
+        else
+          add_table(plan, dep->objid, false); /* a column of it */
+      }
+    }
+    systable_endscan(scan);
+  }
+  table_close(pg_depend, AccessShareLock);
+  list_free(seen);
+}
+
+static void add_type_name(DdlPlan *plan, List *names) {
+  add_type_tables(plan, LookupTypeNameOid(NULL, makeTypeNameFromNameList(names), true));
+}
+
+/*
+ * DROP SCHEMA also names its tables, DROP TYPE and DROP DOMAIN the tables
+ * using them (CASCADE drops those columns); all are DDL on other objects
+ * (not table statements).
+ */
 static bool plan_drop(DdlPlan *plan, DropStmt *stmt) {
   ListCell *lc;
   if (stmt->removeType == OBJECT_SCHEMA) {
     foreach (lc, stmt->objects) add_schema_tables(plan, strVal(lfirst(lc)));
+    return false;
+  }
+  if (stmt->removeType == OBJECT_TYPE || stmt->removeType == OBJECT_DOMAIN) {
+    foreach (lc, stmt->objects)
+      add_type_tables(plan, LookupTypeNameOid(NULL, lfirst_node(TypeName, lc), true));
     return false;
   }
   if (stmt->removeType != OBJECT_TABLE && stmt->removeType != OBJECT_INDEX) return false;
@@ -306,6 +378,12 @@ static bool plan_statement(DdlPlan *plan, Node *parsetree) {
     }
     case T_AlterTableStmt:
       return plan_alter_table(plan, (AlterTableStmt *)parsetree);
+    case T_AlterDomainStmt:
+      add_type_name(plan, ((AlterDomainStmt *)parsetree)->typeName);
+      return false;
+    case T_AlterEnumStmt:
+      add_type_name(plan, ((AlterEnumStmt *)parsetree)->typeName);
+      return false;
     case T_DropStmt:
       return plan_drop(plan, (DropStmt *)parsetree);
     case T_IndexStmt:

@@ -282,6 +282,58 @@ describe("replication across QPs (e2e)", function () {
     });
   });
 
+  it("makes a change of a type a schema change of the tables using it (OC001)", async function () {
+    await a.query("CREATE DOMAIN small_int AS int");
+    await a.query("CREATE DOMAIN tiny_int AS small_int");
+    await a.query("CREATE TABLE uses_domain (id int PRIMARY KEY, v small_int)");
+    await a.query("CREATE TABLE uses_nested (id int PRIMARY KEY, v tiny_int)");
+    await waitFor("the tables on QP 1", async () => {
+      const { rows } = await b.query("SELECT to_regclass('uses_nested') IS NOT NULL AS ok");
+      return rows[0].ok === true;
+    });
+    const direct = await cluster.client(1);
+    const nested = await cluster.client(1);
+    try {
+      for (const writer of [direct, nested]) {
+        await writer.query("BEGIN");
+        await writer.query("SELECT 1"); // snapshots from before the domain's new constraint
+      }
+      await a.query("ALTER DOMAIN small_int ADD CONSTRAINT below_hundred CHECK (VALUE < 100)");
+      await waitFor("the domain's constraint on QP 1", async () => {
+        const { rows } = await c.query(
+          "SELECT count(*)::int AS n FROM pg_constraint WHERE conname = 'below_hundred'",
+        );
+        return rows[0].n === 1;
+      });
+      // Rows built before the change: of the domain, and of a domain over it.
+      const errs = [
+        await sqlError(async () => {
+          await direct.query("INSERT INTO uses_domain VALUES (1, 5)");
+          await direct.query("COMMIT");
+        }),
+        await sqlError(async () => {
+          await nested.query("INSERT INTO uses_nested VALUES (1, 5)");
+          await nested.query("COMMIT");
+        }),
+      ];
+      for (const err of errs) {
+        assert.equal(err?.code, "40001", JSON.stringify(err));
+        assert.match(err!.message, /\(OC001\)/);
+      }
+    } finally {
+      await direct.end().catch(() => undefined);
+      await nested.end().catch(() => undefined);
+    }
+    // After the change they commit, and the constraint holds on every QP.
+    await b.query("INSERT INTO uses_nested VALUES (2, 7)");
+    const bad = await sqlError(() => b.query("INSERT INTO uses_domain VALUES (3, 500)"));
+    assert.equal(bad?.code, "23514");
+    await waitFor("the row on QP 0", async () => {
+      const { rows } = await a.query("SELECT count(*)::int AS n FROM uses_nested");
+      return rows[0].n === 1;
+    });
+  });
+
   it("refuses DDL and DML in one transaction", async function () {
     await a.query("BEGIN");
     await a.query("INSERT INTO kv VALUES (5000, 'mixed')");
