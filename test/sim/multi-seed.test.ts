@@ -1,9 +1,9 @@
 /**
  * A short multi-seed run: many small scenarios (crashes, partitions, message
  * loss, clock skew; stalls in the split topologies) with BUGGIFY on, each
- * checked. A
- * failure names the seed and the command that replays it. Every fault point
- * must have fired in some run, or it guards nothing.
+ * checked, a third of them with the TypeScript twins instead of the native
+ * engines. A failure names the seed and the command that replays it. Every
+ * fault point must have fired in some run, or it guards nothing.
  */
 import assert from "node:assert/strict";
 import { passed, replayCommand, runScenario } from "../../src/sim";
@@ -18,11 +18,14 @@ describe("sim multi-seed", () => {
     const fired = new Map<BuggifySite, number>();
     for (let seed = 1; seed <= seeds; seed++) {
       const design = designs[seed % designs.length]!;
+      // Every third seed runs the TypeScript twins of the crossbar, adjudicator and record engines.
+      const engine = seed % 3 === 0 ? ({ engine: "js" } as const) : {};
       const options: ScenarioOptions =
         design === "single"
           ? {
               seed,
               design,
+              ...engine,
               journals: 1 + (seed % 4),
               clients: 6,
               keys: 100,
@@ -39,6 +42,7 @@ describe("sim multi-seed", () => {
           : {
               seed,
               design,
+              ...engine,
               journals: 4,
               clients: 6,
               keys: 100,
