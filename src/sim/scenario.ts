@@ -274,116 +274,98 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     );
   };
 
-  // Faults: Poisson stalls per host, crashes of the single sidecar.
+  // Faults, each a Poisson process on the faults stream, stopped when the run ends.
+  let faultsOn = true;
+  /** Calls `fire` at exponential intervals of mean 1/`perSecond` while faults are on. */
+  const poisson = (perSecond: number, fire: () => void): void => {
+    const next = (): void => {
+      world.schedule(null, faults.exponential(1e6 / perSecond), () => {
+        if (!faultsOn) return;
+        fire();
+        next();
+      });
+    };
+    next();
+  };
   let stalls = 0;
   let crashes = 0;
+  let partitions = 0;
   const stallRate = options.stallRate ?? 0;
   const stallUs = options.stallUs ?? 1_000_000;
-  if (stallRate > 0) {
-    for (const host of stallTargets) {
-      const next = (): void => {
-        world.schedule(null, faults.exponential(1e6 / stallRate), () => {
-          if (!faultsOn) return;
-          stalls += 1;
-          world.stall(host, stallUs);
-          next();
-        });
-      };
-      next();
-    }
-  }
   const crashRate = options.crashRate ?? 0;
   const partitionRate = options.partitionRate ?? 0;
+  const partitionUs = options.partitionUs ?? 50_000;
   if (options.design === "baseline" && (crashRate > 0 || partitionRate > 0))
     throw new Error(
       "the baseline design has no recovery from a journal host's crash or partition (it never fences): use fenced or hedged",
     );
+  if (stallRate > 0) {
+    for (const host of stallTargets) {
+      poisson(stallRate, () => {
+        stalls += 1;
+        world.stall(host, stallUs);
+      });
+    }
+  }
   if (crashRate > 0 && split !== null) {
     const c = split;
-    const next = (): void => {
-      world.schedule(null, faults.exponential(1e6 / crashRate), () => {
-        if (!faultsOn) return;
-        const healthy = c.healthyJournals();
-        // Keep a majority of the journals up and connected.
-        if (healthy.length > c.journalHosts.length / 2) {
-          const j = healthy[faults.int(healthy.length)]!;
-          crashes += 1;
-          c.crashJournal(j);
-          world.schedule(null, options.downUs ?? 20_000, () => c.restartJournal(j));
-        }
-        next();
-      });
-    };
-    next();
+    poisson(crashRate, () => {
+      const healthy = c.healthyJournals();
+      // Keep a majority of the journals up and connected.
+      if (healthy.length <= c.journalHosts.length / 2) return;
+      const j = healthy[faults.int(healthy.length)]!;
+      crashes += 1;
+      c.crashJournal(j);
+      world.schedule(null, options.downUs ?? 20_000, () => c.restartJournal(j));
+    });
   }
   if (crashRate > 0 && single !== null) {
     const s = single;
-    const next = (): void => {
-      world.schedule(null, faults.exponential(1e6 / crashRate), () => {
-        if (!faultsOn) return;
-        if (!s.host.up) return next();
-        crashes += 1;
-        s.crash();
-        world.schedule(null, options.downUs ?? 20_000, () => {
-          world.restart(s.host);
-          // The restart runs on the host's own queue, like a process start.
-          world.schedule(
-            s.host,
-            0,
-            () => void s.start().catch((error: unknown) => env.onError("restart failed", error)),
-          );
-        });
-        next();
+    poisson(crashRate, () => {
+      if (!s.host.up) return;
+      crashes += 1;
+      s.crash();
+      world.schedule(null, options.downUs ?? 20_000, () => {
+        world.restart(s.host);
+        // The restart runs on the host's own queue, like a process start.
+        world.schedule(
+          s.host,
+          0,
+          () => void s.start().catch((error: unknown) => env.onError("restart failed", error)),
+        );
       });
-    };
-    next();
+    });
   }
-
-  let partitions = 0;
-  const partitionUs = options.partitionUs ?? 50_000;
   if (partitionRate > 0 && split !== null) {
     const c = split;
-    const next = (): void => {
-      world.schedule(null, faults.exponential(1e6 / partitionRate), () => {
-        if (!faultsOn) return;
-        const healthy = c.healthyJournals();
-        if (healthy.length > c.journalHosts.length / 2) {
-          const j = healthy[faults.int(healthy.length)]!;
-          // Cut from the crossbar, from the adjudicator, or from both (isolated).
-          const which = faults.int(3);
-          partitions += 1;
-          c.partitionJournal(j, which !== 1, which !== 0, partitionUs);
-        }
-        next();
-      });
-    };
-    next();
+    poisson(partitionRate, () => {
+      const healthy = c.healthyJournals();
+      if (healthy.length <= c.journalHosts.length / 2) return;
+      const j = healthy[faults.int(healthy.length)]!;
+      // Cut from the crossbar, from the adjudicator, or from both (isolated).
+      const which = faults.int(3);
+      partitions += 1;
+      c.partitionJournal(j, which !== 1, which !== 0, partitionUs);
+    });
   }
   if (partitionRate > 0 && single !== null) {
     const s = single;
     const cut = new Set<number>();
-    const next = (): void => {
-      world.schedule(null, faults.exponential(1e6 / partitionRate), () => {
-        if (!faultsOn) return;
-        const candidates = qps.filter((q) => !cut.has(q.qp));
-        if (candidates.length > 0) {
-          const q = candidates[faults.int(candidates.length)]!.qp;
-          partitions += 1;
-          cut.add(q);
-          network.partition(qps[q]!.host, s.host, partitionUs);
-          s.disconnect(q);
-          world.schedule(null, partitionUs, () => {
-            cut.delete(q);
-            s.connect(q);
-          });
-        }
-        next();
+    poisson(partitionRate, () => {
+      const candidates = qps.filter((q) => !cut.has(q.qp));
+      if (candidates.length === 0) return;
+      const q = candidates[faults.int(candidates.length)]!.qp;
+      partitions += 1;
+      cut.add(q);
+      network.partition(qps[q]!.host, s.host, partitionUs);
+      s.disconnect(q);
+      world.schedule(null, partitionUs, () => {
+        cut.delete(q);
+        s.connect(q);
       });
-    };
-    next();
+    });
   }
 
-  let faultsOn = true;
   world.schedule(
     server.commitHost,
     0,
