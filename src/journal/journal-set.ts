@@ -426,6 +426,7 @@ export class JournalSet {
           { cause: error },
         );
         this.#voidFailure ??= failure;
+        journal.failAbandoned(failure);
         for (const append of group) append.reject(failure);
       },
     );

@@ -208,8 +208,15 @@ export class Journal {
   /** The group in flight, while one is. */
   #inFlight: Pending[] | null = null;
   /** The abandoned group (`abandon`): its fsync goes on, it is neither published nor acknowledged. */
-  #abandoned: { group: Pending[]; released: boolean; synced: boolean; settle: () => void } | null =
-    null;
+  #abandoned: {
+    group: Pending[];
+    released: boolean;
+    synced: boolean;
+    settle: () => void;
+    /** Resolves at `release`. */
+    whenReleased: Promise<void>;
+    markReleased: () => void;
+  } | null = null;
   /** Bytes of records queued or in flight: appended, not yet durable. */
   #unsyncedBytes = 0;
   readonly #onDurable: ((entries: readonly JournalEntry[]) => void) | undefined;
@@ -305,7 +312,9 @@ export class Journal {
     if (group === null || this.#abandoned !== null || this.#failure !== undefined) return null;
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
-    this.#abandoned = { group, released: false, synced: false, settle };
+    let markReleased!: () => void;
+    const whenReleased = new Promise<void>((resolve) => (markReleased = resolve));
+    this.#abandoned = { group, released: false, synced: false, settle, whenReleased, markReleased };
     const queued = this.#queue;
     this.#queue = [];
     for (const pending of group) this.#unsyncedBytes -= pending.bytes;
@@ -327,6 +336,22 @@ export class Journal {
     abandoned.released = true;
     this.#inFlightFirstTau = 0;
     if (abandoned.synced) this.#abandoned = null;
+    abandoned.markReleased();
+  }
+
+  /**
+   * The caller could not make the abandoned group void (its void record's
+   * write or fsync failed): the journal fails, as after a failed fsync —
+   * whether the group counts is decided by the next replay.
+   */
+  failAbandoned(error: JournalError): void {
+    const abandoned = this.#abandoned;
+    assert(abandoned !== null && !abandoned.released, "failAbandoned without an unreleased group");
+    this.#failure ??= error;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const pending of queued) pending.reject(this.#failure);
+    abandoned.markReleased(); // the flush loop wakes and stops: the journal failed
   }
 
   /** Bytes of records appended but not yet durable (queued or in flight). */
@@ -462,6 +487,12 @@ export class Journal {
     await Promise.resolve();
     try {
       while (this.#queue.length > 0 && this.#failure === undefined) {
+        // Appends made to a journal whose abandoned group is not released yet wait for it.
+        const abandoned = this.#abandoned;
+        if (abandoned !== null && !abandoned.released) {
+          await abandoned.whenReleased;
+          continue;
+        }
         let group = this.#queue;
         this.#queue = [];
         if (group.length > 1 && this.#buggify.fires("journal.group-cut-short")) {

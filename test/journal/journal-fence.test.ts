@@ -191,6 +191,56 @@ describe("journal set fencing", () => {
     await set.close();
   });
 
+  it("holds appends made to a fenced journal until its void record is durable", async () => {
+    const set = await open();
+    const listener = new Listener(3);
+    set.listen(listener);
+    const stall = gate();
+    const voidStall = gate();
+    const { stalled, originalTau } = await stallJournal0(set, stall);
+    const journalGate = disk.syncGateFor!;
+    disk.syncGateFor = (p) => (p.endsWith(`${path.sep}voids`) ? voidStall.promise : journalGate(p));
+    clock.advance(5_000);
+    set.checkFences();
+    stall.open(); // the stalled fsync returns before the void record is durable
+    await ticks();
+    // Straight to the fenced journal (the set itself sends it nothing): it waits.
+    const direct = set.journal(0).appendPlaced({
+      txnId: freshTxnId(),
+      tauStart: 0,
+      body: new TextEncoder().encode("direct"),
+    });
+    let directDone = false;
+    void direct.then(() => (directDone = true));
+    await ticks();
+    assert.equal(directDone, false);
+    assert.ok(set.watermarks()[0]! < originalTau, "still promising below the group");
+    voidStall.open();
+    await Promise.all([stalled, direct]);
+    const bodies = await readBodies(set);
+    assert.equal(bodies.filter((b) => b.body === "stalled").length, 1);
+    assert.equal(bodies.filter((b) => b.body === "direct").length, 1);
+    assert.deepEqual(listener.violations, []);
+    await set.close();
+  });
+
+  it("stops, like a failed fsync, when the void record cannot be made durable", async () => {
+    const set = await open();
+    set.listen(new Listener(3));
+    const stall = gate();
+    const { stalled } = await stallJournal0(set, stall);
+    const journalGate = disk.syncGateFor!;
+    disk.syncGateFor = (p) =>
+      p.endsWith(`${path.sep}voids`) ? Promise.reject(new Error("EIO")) : journalGate(p);
+    clock.advance(5_000);
+    set.checkFences();
+    await assert.rejects(stalled, /void log write or fsync failed/);
+    assert.equal(set.failed, true);
+    await assert.rejects(append(set, "later"), /void log/);
+    stall.open();
+    await set.close(); // does not hang on the journal that was fenced
+  });
+
   it("does not fence a lone journal, or one with nowhere to go", async () => {
     const single = await JournalSet.open({
       dir: path.join(dir, "one"),
