@@ -216,43 +216,72 @@ interface SidecarStats {
   commitLatency?: WaitSummary;
 }
 
-/** The sidecar's last `stats` log line. */
-function sidecarStats(dir: string): SidecarStats | null {
+/** The sidecar's `stats` log lines, oldest first. */
+function statsLines(dir: string): SidecarStats[] {
   const log = new ClusterLayout(dir).sidecarLog;
-  let stats: SidecarStats | null = null;
-  for (const line of fs.readFileSync(log, "utf8").split("\n")) {
-    if (!line.includes('"event":"stats"')) continue;
-    stats = JSON.parse(line) as SidecarStats;
+  return fs
+    .readFileSync(log, "utf8")
+    .split("\n")
+    .filter((line) => line.includes('"event":"stats"'))
+    .map((line) => JSON.parse(line) as SidecarStats);
+}
+
+/**
+ * Asks the sidecar of the cluster in `dir` for the stats of the window since
+ * the last ask (SIGUSR2; a new window starts) and returns them.
+ */
+async function takeSidecarStats(dir: string): Promise<SidecarStats> {
+  const before = statsLines(dir).length;
+  const pid = Number(fs.readFileSync(new ClusterLayout(dir).sidecarPidFile, "utf8").trim());
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 200; i++) {
+    const lines = statsLines(dir);
+    if (lines.length > before) return lines[lines.length - 1]!;
+    await new Promise((r) => setTimeout(r, 25));
   }
-  return stats;
+  throw new Error(`the sidecar in ${dir} logged no stats after SIGUSR2`);
 }
 
 const allStats: { target: string; stats: SidecarStats }[] = [];
 
+/**
+ * Runs `fn` against an ordo cluster. `fn` calls `measure` around the part
+ * whose sidecar stats count (the TPC-B run, not the load before it).
+ */
 async function withOrdo<T>(
   root: string,
   target: string,
   qps: number,
   journals: number,
-  fn: (urls: string[]) => Promise<T>,
+  fn: (urls: string[], measure: <R>(run: () => Promise<R>) => Promise<R>) => Promise<T>,
 ): Promise<T> {
   const dir = path.join(root, `ordo-${qps}-${journals}`);
   const started = await up({ dir, qps, journals, replication: true });
+  const measure = async <R>(run: () => Promise<R>): Promise<R> => {
+    await takeSidecarStats(dir); // the window so far (the load) is dropped
+    const result = await run();
+    allStats.push({ target, stats: await takeSidecarStats(dir) });
+    return result;
+  };
   try {
-    return await fn(started.qps.map((q) => q.url));
+    return await fn(
+      started.qps.map((q) => q.url),
+      measure,
+    );
   } finally {
     await down({ dir });
-    const stats = sidecarStats(dir);
-    if (stats) allStats.push({ target, stats });
   }
 }
 
 async function benchTarget(target: string, root: string, options: Options): Promise<RunResult[]> {
   const logDir = path.join(root, "pgbench-log");
-  const run = async (url: string): Promise<RunResult[]> => {
+  const run = async (
+    url: string,
+    measure: <R>(run: () => Promise<R>) => Promise<R> = (r) => r(),
+  ): Promise<RunResult[]> => {
     await load(url, options.scale);
     return [
-      await pgbench(target, url, "tpcb-like", options, logDir),
+      await measure(() => pgbench(target, url, "tpcb-like", options, logDir)),
       await pgbench(target, url, "select-only", options, logDir),
     ];
   };
@@ -270,15 +299,17 @@ async function benchTarget(target: string, root: string, options: Options): Prom
   const match = /^ordo:(\d+):(\d+)$/.exec(target);
   if (!match) throw new Error(`unknown target ${target} (vanilla or ordo:QPS:JOURNALS)`);
   const [qps, journals] = [Number(match[1]), Number(match[2])];
-  return withOrdo(root, target, qps, journals, async (urls) => {
-    if (urls.length === 1) return run(urls[0]!);
+  return withOrdo(root, target, qps, journals, async (urls, measure) => {
+    if (urls.length === 1) return run(urls[0]!, measure);
     // Several QPs: load through the first; pgbench drives them all at once.
     await load(urls[0]!, options.scale);
     const results: RunResult[] = [];
     for (const script of ["tpcb-like", "select-only"] as const) {
-      const per = await Promise.all(
-        urls.map((url, i) => pgbench(`${target} qp${i}`, url, script, options, `${logDir}-${i}`)),
-      );
+      const all = (): Promise<RunResult[]> =>
+        Promise.all(
+          urls.map((url, i) => pgbench(`${target} qp${i}`, url, script, options, `${logDir}-${i}`)),
+        );
+      const per = script === "tpcb-like" ? await measure(all) : await all();
       results.push(...per);
       results.push({
         target: `${target} all`,
@@ -349,13 +380,13 @@ async function main(): Promise<void> {
     const commit = stats.commitLatency;
     if (commit) {
       console.log(
-        `${target}: sidecar commit latency (request in, verdict out): p50 ${ms(commit.p50Us)} ms, ` +
+        `${target}: sidecar commit latency during TPC-B (request in, verdict out): p50 ${ms(commit.p50Us)} ms, ` +
           `p99 ${ms(commit.p99Us)} ms, p999 ${ms(commit.p999Us)} ms over ${commit.count} requests`,
       );
     }
     const wait = stats.visibleWait;
     console.log(
-      `${target}: commit waited for visibility on every QP (strong reads): ` +
+      `${target}: commit waited for visibility on every QP during TPC-B (strong reads): ` +
         `p50 ${ms(wait.p50Us)} ms, p99 ${ms(wait.p99Us)} ms, p999 ${ms(wait.p999Us)} ms ` +
         `over ${wait.count} commits` +
         (wait.count === 0 ? " (no other QP counted: every commit skipped the wait)" : ""),

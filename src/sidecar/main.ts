@@ -11,6 +11,9 @@
  * lines on stderr. SIGTERM or SIGINT stops accepting, lets in-flight appends
  * finish, closes the journal, removes the socket and exits 0. A journal
  * failure exits 1: recovery is a restart, which replays the journal.
+ * SIGUSR2 logs a `stats` line (commit latency, visibility waits) for the
+ * window since the last one and starts a new window: a benchmark measures
+ * its run alone, not the load before it.
  *
  * ORDO_PLANTED_BUGS (comma-separated names, docs/checker.md "Planted bugs")
  * starts it with deliberate bugs, for tests of the history checker. This is
@@ -166,6 +169,10 @@ async function main(): Promise<void> {
       },
     );
   };
+  // SIGUSR2: log the stats of the window since the last one (or the start) and start a new one.
+  process.on("SIGUSR2", () => {
+    if (running !== null) logger.log("info", "stats", { window: true, ...running.takeStats() });
+  });
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
 

@@ -26,6 +26,7 @@ import { SidecarServer } from "./server";
 import type { SocketOwner } from "./server";
 import { horizonAt, Sidecar } from "./sidecar";
 import { Replication } from "./subscriptions";
+import type { WaitSummary } from "./wait-stats";
 
 /** Bugs the sidecar can be started with (docs/checker.md, "Planted bugs"). Off by default. */
 export const sidecar_planted_bugs = [
@@ -99,6 +100,13 @@ export interface StartSidecarOptions {
   subscriptionBufferBytesMax?: number;
 }
 
+/** What `RunningSidecar.takeStats` answers (and the `stats` log line holds). */
+export interface SidecarStatsWindow {
+  visibleWait: WaitSummary;
+  commitLatency: WaitSummary;
+  journalFences: number;
+}
+
 /** One journal's recovery in the ready line. */
 export interface ReadyJournal {
   journal: number;
@@ -130,6 +138,8 @@ export interface RunningSidecar {
   readonly replication: Replication;
   /** The line `main.ts` prints once listening. */
   readonly ready: ReadyEvent;
+  /** Commit latency and visibility waits since the last call (or the start), then a new window. */
+  takeStats(): SidecarStatsWindow;
   /** Stops accepting, lets pending appends finish, closes the journal and removes the socket. */
   close(): Promise<void>;
 }
@@ -260,16 +270,22 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
     const listening = server;
     const replicating = replication;
     let closing: Promise<void> | null = null;
+    const takeStats = (): SidecarStatsWindow => {
+      const window = {
+        visibleWait: replicating.visibleWaits.summary(),
+        commitLatency: listening.commitLatency.summary(),
+        journalFences: journal.fences,
+      };
+      replicating.visibleWaits.reset();
+      listening.commitLatency.reset();
+      return window;
+    };
     const close = async (): Promise<void> => {
       if (fenceCheck !== null) timers.cancel(fenceCheck);
       listening.stopAccepting();
       await sidecar.stop();
       await listening.close();
-      logger.log("info", "stats", {
-        visibleWait: replicating.visibleWaits.summary(),
-        commitLatency: listening.commitLatency.summary(),
-        journalFences: journal.fences,
-      });
+      logger.log("info", "stats", { ...takeStats() });
       replicating.close();
       adjudicator.close();
       try {
@@ -288,6 +304,7 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       journal,
       replication: replicating,
       ready,
+      takeStats,
       close: () => (closing ??= close()),
     };
   } catch (error) {

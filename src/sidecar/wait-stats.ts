@@ -27,6 +27,11 @@ export class WaitStats {
     this.#count++;
   }
 
+  /** Forgets every wait (a measurement window starts). */
+  reset(): void {
+    this.#count = 0;
+  }
+
   /** Percentiles over the most recent waits; zeros when there were none. */
   summary(): WaitSummary {
     const n = Math.min(this.#count, wait_samples_max);

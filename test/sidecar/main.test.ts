@@ -137,6 +137,39 @@ describe("sidecar process (main.js)", function () {
     }
   });
 
+  it("logs the stats of a window on SIGUSR2 and starts a new one", async () => {
+    const spawned = await start();
+    const client = await SidecarClient.connect(socket);
+    for (let i = 0; i < 3; i++) {
+      const reply = (await client.commit(
+        commitRequest(clock.nowMicros(), [upd(`window/${i}`)]),
+      )) as CommitReply;
+      assert.equal(reply.verdict, Verdict.Committed);
+    }
+    const statsLines = (): { window?: boolean; commitLatency: { count: number } }[] =>
+      spawned
+        .stderr()
+        .split("\n")
+        .filter((line) => line.includes('"event":"stats"'))
+        .map((line) => JSON.parse(line));
+    const signal = async (): Promise<{ window?: boolean; commitLatency: { count: number } }> => {
+      const before = statsLines().length;
+      spawned.child.kill("SIGUSR2");
+      for (let i = 0; i < 200 && statsLines().length === before; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      return statsLines().at(-1)!;
+    };
+    const first = await signal();
+    assert.equal(first.window, true);
+    assert.equal(first.commitLatency.count, 3);
+    await client.commit(commitRequest(clock.nowMicros(), [upd("window/3")]));
+    assert.equal((await signal()).commitLatency.count, 1, "a new window");
+    client.close();
+    spawned.child.kill("SIGTERM");
+    await spawned.exited;
+    assert.equal(statsLines().at(-1)!.commitLatency.count, 0, "the last window, at stop");
+  });
+
   it("exits non-zero with a JSON log line on a bad start", async () => {
     fs.mkdirSync(path.join(dir, "open"), { mode: 0o777 });
     fs.chmodSync(path.join(dir, "open"), 0o777);
