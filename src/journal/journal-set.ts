@@ -364,13 +364,19 @@ export class JournalSet {
     if (failure !== undefined) throw failure.reason;
   }
 
-  async *#withoutVoid(
-    journal: number,
+  /** `entries` without void records; as it is when there are none and can be none. */
+  #withoutVoid(journal: number, entries: AsyncIterable<JournalEntry>): AsyncIterable<JournalEntry> {
+    const ranges = this.#voided[journal]!;
+    if (ranges.length === 0 && this.#fenceAfterUs === 0) return entries;
+    return this.#skipVoid(ranges, entries);
+  }
+
+  async *#skipVoid(
+    ranges: readonly VoidRange[],
     entries: AsyncIterable<JournalEntry>,
   ): AsyncIterable<JournalEntry> {
     // The live list: a range voided while the reader runs applies too (its records
     // cannot have been read yet: they were never durable-and-published).
-    const ranges = this.#voided[journal]!;
     for await (const entry of entries) {
       const tau = entry.tauCommit;
       if (ranges.length > 0 && ranges.some((r) => tau >= r.fromTau && tau <= r.toTau)) continue;

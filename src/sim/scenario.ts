@@ -307,13 +307,17 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
       });
     }
   }
+  /** A journal host that is up and connected, while more than half are; else null. */
+  const pickJournal = (c: SplitCluster): number | null => {
+    const healthy = c.healthyJournals();
+    if (healthy.length <= c.journalHosts.length / 2) return null;
+    return healthy[faults.int(healthy.length)]!;
+  };
   if (crashRate > 0 && split !== null) {
     const c = split;
     poisson(crashRate, () => {
-      const healthy = c.healthyJournals();
-      // Keep a majority of the journals up and connected.
-      if (healthy.length <= c.journalHosts.length / 2) return;
-      const j = healthy[faults.int(healthy.length)]!;
+      const j = pickJournal(c);
+      if (j === null) return;
       crashes += 1;
       c.crashJournal(j);
       world.schedule(null, options.downUs ?? 20_000, () => c.restartJournal(j));
@@ -339,9 +343,8 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
   if (partitionRate > 0 && split !== null) {
     const c = split;
     poisson(partitionRate, () => {
-      const healthy = c.healthyJournals();
-      if (healthy.length <= c.journalHosts.length / 2) return;
-      const j = healthy[faults.int(healthy.length)]!;
+      const j = pickJournal(c);
+      if (j === null) return;
       // Cut from the crossbar, from the adjudicator, or from both (isolated).
       const which = faults.int(3);
       partitions += 1;

@@ -94,6 +94,12 @@ describe("journal set fencing", () => {
   });
   afterEach(() => removeTempDir(dir));
 
+  /** The void log's fsyncs wait for (or fail with) what `gate` returns; the journals' gate stays. */
+  function gateVoidLog(gate: () => Promise<void>): void {
+    const journals = disk.syncGateFor;
+    disk.syncGateFor = (p) => (p.endsWith(`${path.sep}voids`) ? gate() : journals?.(p));
+  }
+
   /** Starts a group on journal 0 whose fsync waits for `stall`; returns its append and original tau. */
   async function stallJournal0(
     set: JournalSet,
@@ -198,8 +204,7 @@ describe("journal set fencing", () => {
     const stall = gate();
     const voidStall = gate();
     const { stalled, originalTau } = await stallJournal0(set, stall);
-    const journalGate = disk.syncGateFor!;
-    disk.syncGateFor = (p) => (p.endsWith(`${path.sep}voids`) ? voidStall.promise : journalGate(p));
+    gateVoidLog(() => voidStall.promise);
     clock.advance(5_000);
     set.checkFences();
     stall.open(); // the stalled fsync returns before the void record is durable
@@ -229,9 +234,7 @@ describe("journal set fencing", () => {
     set.listen(new Listener(3));
     const stall = gate();
     const { stalled } = await stallJournal0(set, stall);
-    const journalGate = disk.syncGateFor!;
-    disk.syncGateFor = (p) =>
-      p.endsWith(`${path.sep}voids`) ? Promise.reject(new Error("EIO")) : journalGate(p);
+    gateVoidLog(() => Promise.reject(new Error("EIO")));
     clock.advance(5_000);
     set.checkFences();
     await assert.rejects(stalled, /void log write or fsync failed/);
@@ -274,9 +277,7 @@ describe("journal set fencing", () => {
         acked.push(`before${i}`);
       }
       // The void log's fsync waits too, so the crash can land before it.
-      const journalGate = disk.syncGateFor!;
-      disk.syncGateFor = (p) =>
-        p.endsWith(`${path.sep}voids`) ? voidStall.promise : journalGate(p);
+      gateVoidLog(() => voidStall.promise);
       clock.advance(5_000);
       set.checkFences();
       assert.equal(set.fences, 1);
