@@ -7,6 +7,7 @@
 export {
   Journal,
   journal_batch_bytes_default,
+  journal_preallocate_bytes_default,
   journal_segment_bytes_default,
   type JournalAppend,
   type JournalEntry,

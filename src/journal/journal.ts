@@ -22,6 +22,14 @@
  * The journal keeps no entries in memory, only one small descriptor per
  * segment (its durable length and tau range) so `readFrom` can skip segments.
  *
+ * The segment being written is kept zero-filled ahead of its records
+ * (`preallocateBytes`), as PostgreSQL zero-fills its WAL segments: a group's
+ * fdatasync then overwrites blocks the file already has, so it flushes data
+ * alone and not the file's size and block map (on ext4 that is a journal
+ * commit of the file system besides the device flush, and about a third of
+ * an idle fdatasync). Replay ends a segment at its first zero record; a zero
+ * tail is no torn tail. A sealed segment is cut to its records.
+ *
  * Records are encoded a batch at a time and scanned a chunk at a time by
  * src/journal/record-buffer.ts, natively when the addon is loaded
  * (`JournalOptions.engine`); both engines write and accept the same bytes.
@@ -51,6 +59,7 @@ import { RecordScanner } from "./scanner";
 
 export const journal_segment_bytes_default = 64 * 1024 * 1024;
 export const journal_batch_bytes_default = 4 * 1024 * 1024;
+export const journal_preallocate_bytes_default = 1024 * 1024;
 /** Smallest segment bound accepted (tests use tiny segments to force rotation). */
 export const journal_segment_bytes_min = 128;
 export const journal_batch_bytes_min = 64;
@@ -91,6 +100,12 @@ export interface JournalOptions {
   /** Bytes per group-commit write (a larger single record is written alone). Default 4 MiB. */
   batchBytesMax?: number;
   /**
+   * Zeros kept written ahead of the records in the segment being written, so
+   * that most fsyncs flush no file metadata. When less than half of it is
+   * left, the next write adds this much. 0 turns it off. Default 1 MiB.
+   */
+  preallocateBytes?: number;
+  /**
    * Who encodes and scans records: "native" (native/records.cc) or "js" (the
    * TypeScript twin). Default: native when the addon is loaded.
    */
@@ -123,7 +138,10 @@ export interface JournalRecovery {
   segments: number;
   /** Valid records replayed. */
   entries: number;
-  /** Bytes cut from the end of the last segment (a torn tail or torn header). */
+  /**
+   * Bytes cut from the end of the last segment (a torn tail or torn header);
+   * zeros written ahead of the records are not counted.
+   */
   truncatedBytes: number;
   /** tau_commit of the last replayed record, 0 if none. */
   lastTau: number;
@@ -184,6 +202,7 @@ export class Journal {
   readonly #journalId: number;
   readonly #segmentBytesMax: number;
   readonly #batchBytesMax: number;
+  readonly #preallocateBytes: number;
   readonly #buggify: Buggify;
   readonly #engine: RecordEngine;
   /** Reused for every batch; its bytes are rewritten once the write of the last batch returned. */
@@ -194,6 +213,8 @@ export class Journal {
   #file: DiskFile | undefined;
   /** Bytes written to the current segment (durable or not). */
   #writeOffset = 0;
+  /** Length of the current segment's file: its records, then zeros (`preallocateBytes`). */
+  #fileBytes = 0;
   #writeLastTau = 0;
 
   /** Highest tau_commit assigned (durable or in flight). */
@@ -238,6 +259,7 @@ export class Journal {
     this.#tauFloor = options.tauFloor;
     this.#segmentBytesMax = options.segmentBytesMax ?? journal_segment_bytes_default;
     this.#batchBytesMax = options.batchBytesMax ?? journal_batch_bytes_default;
+    this.#preallocateBytes = options.preallocateBytes ?? journal_preallocate_bytes_default;
     this.#buggify = options.buggify ?? buggify_off;
     this.#engine = options.engine ?? defaultRecordEngine();
     this.#encoder = new RecordBatchEncoder({ engine: this.#engine });
@@ -470,6 +492,9 @@ export class Journal {
     this.#file = undefined;
     if (file === undefined) return;
     try {
+      // A clean close leaves the segment as long as its records (not synced:
+      // after a crash replay reads a zero tail as the end).
+      if (this.#failure === undefined) await this.#cutZeros(file, false);
       await file.close();
     } catch (error) {
       if (this.#failure === undefined) {
@@ -612,6 +637,34 @@ export class Journal {
     await file.write(this.#writeOffset, encoded);
     this.#writeOffset += bytes;
     this.#writeLastTau = batch[batch.length - 1]!.tau;
+    if (this.#writeOffset > this.#fileBytes) this.#fileBytes = this.#writeOffset;
+    await this.#zeroAhead(file);
+  }
+
+  /**
+   * Keeps zeros written ahead of the records (`preallocateBytes`): the group
+   * that writes them flushes the file's new length and blocks with its fsync;
+   * the groups after it overwrite zeros and flush data alone.
+   */
+  async #zeroAhead(file: DiskFile): Promise<void> {
+    const ahead = this.#preallocateBytes;
+    if (ahead === 0 || this.#fileBytes - this.#writeOffset >= ahead / 2) return;
+    const to = Math.min(this.#segmentBytesMax, this.#writeOffset + ahead);
+    let at = this.#fileBytes;
+    while (at < to) {
+      const length = Math.min(to - at, zeros.length);
+      await file.write(at, length === zeros.length ? zeros : zeros.subarray(0, length));
+      at += length;
+    }
+    if (at > this.#fileBytes) this.#fileBytes = at;
+  }
+
+  /** Cuts the zeros after the records of the current segment (sealing or closing it). */
+  async #cutZeros(file: DiskFile, sync: boolean): Promise<void> {
+    if (this.#fileBytes <= this.#writeOffset) return;
+    await file.truncate(this.#writeOffset);
+    if (sync) await file.sync();
+    this.#fileBytes = this.#writeOffset;
   }
 
   /** fsyncs the current segment and publishes what it covered. */
@@ -631,6 +684,9 @@ export class Journal {
     await this.#syncCurrent();
     const previous = this.#segments[this.#segments.length - 1]!;
     const file = this.#requireFile();
+    // A sealed segment ends at its records: replay reads every segment but
+    // the last to its end. The cut is durable before the next segment exists.
+    await this.#cutZeros(file, true);
     this.#file = undefined;
     await file.close();
     await this.#createSegment(previous.seq + 1, previous.durableLastTau);
@@ -689,6 +745,7 @@ export class Journal {
     await this.#disk.syncDir(this.#dir);
     this.#segments.push({ seq, path, durableBytes: segment_header_bytes, durableLastTau: lastTau });
     this.#writeOffset = segment_header_bytes;
+    this.#fileBytes = segment_header_bytes;
   }
 
   /** Index of the first segment holding a durable record with tau > `tau`. */
@@ -768,6 +825,7 @@ export class Journal {
         await file.sync();
         this.#recovery.truncatedBytes += size;
         this.#adoptLast(seq, path, file, segment_header_bytes);
+        this.#fileBytes = segment_header_bytes;
         keep = true;
         return;
       }
@@ -781,14 +839,18 @@ export class Journal {
         );
       }
       const validEnd = await this.#replayRecords(file, path, size, isLast);
-      if (validEnd < size) {
+      let fileBytes = size;
+      if (validEnd < size && !(await allZero(file, validEnd, size))) {
+        // A torn tail (zeros written ahead of the records are none).
         assert(isLast, "cutting a segment that is not the last");
         await file.truncate(validEnd);
         await file.sync();
         this.#recovery.truncatedBytes += size - validEnd;
+        fileBytes = validEnd;
       }
       if (isLast) {
         this.#adoptLast(seq, path, file, validEnd);
+        this.#fileBytes = fileBytes;
         keep = true;
       } else {
         this.#segments.push({ seq, path, durableBytes: validEnd, durableLastTau: this.#last });
@@ -853,6 +915,22 @@ function validateOptions(options: JournalOptions): void {
   if (!Number.isSafeInteger(batchBytesMax) || batchBytesMax < journal_batch_bytes_min) {
     fail(`batchBytesMax must be an integer >= ${journal_batch_bytes_min}, got ${batchBytesMax}`);
   }
+  const preallocateBytes = options.preallocateBytes ?? journal_preallocate_bytes_default;
+  if (!Number.isSafeInteger(preallocateBytes) || preallocateBytes < 0) {
+    fail(`preallocateBytes must be a non-negative integer, got ${preallocateBytes}`);
+  }
+}
+
+/** Written ahead of the records (`preallocateBytes`); never modified. */
+const zeros = new Uint8Array(256 * 1024);
+
+/** True when bytes `from`..`to` of `file` are all zero. */
+async function allZero(file: DiskFile, from: number, to: number): Promise<boolean> {
+  for (let at = from; at < to; at += zeros.length) {
+    const chunk = await file.read(at, Math.min(zeros.length, to - at));
+    for (const byte of chunk) if (byte !== 0) return false;
+  }
+  return true;
 }
 
 /** Why `entry` cannot be appended, or undefined if it can. */

@@ -385,6 +385,134 @@ for (const engine of engines)
       await reopened.close();
     });
 
+    describe("zeros ahead of the records", () => {
+      const sizeOf = async (path: string): Promise<number> => (await fsp.stat(path)).size;
+      /** The journal directory as a crash would leave it: no close, every write on disk. */
+      const crashImage = async (): Promise<string> => {
+        const image = `${dir}-crash-${Math.random().toString(36).slice(2)}`;
+        await fsp.cp(dir, image, { recursive: true });
+        return image;
+      };
+      const recordsEnd = (appends: JournalAppend[]): number =>
+        segment_header_bytes + appends.reduce((sum, e) => sum + recordBytes(e.body.length), 0);
+
+      it("keeps zeros ahead of the records; replay ends at them and cuts nothing", async () => {
+        const preallocateBytes = 4096;
+        const journal = await open({ preallocateBytes });
+        const appends: JournalAppend[] = [];
+        const taus: number[] = [];
+        for (let i = 0; i < 30; i++) {
+          appends.push(entry(i, 40 + i));
+          taus.push(await journal.append(appends[i]!));
+          // After every group at least half of `preallocateBytes` is zeros.
+          const end = recordsEnd(appends);
+          assert.ok((await sizeOf(segmentPath(1))) >= end + preallocateBytes / 2);
+        }
+        const end = recordsEnd(appends);
+        const size = await sizeOf(segmentPath(1));
+        const tail = await fsp.readFile(segmentPath(1));
+        assert.ok(
+          tail.subarray(end).every((byte) => byte === 0),
+          "the bytes after the records are zeros",
+        );
+        const image = await crashImage();
+
+        const recovered = await Journal.open({ dir: image, disk: new FsDisk(), clock, engine });
+        assert.equal(recovered.recovery.entries, 30);
+        assert.equal(recovered.recovery.truncatedBytes, 0, "a zero tail is no torn tail");
+        assert.equal(await sizeOf(join(image, segmentFileName(1))), size, "the zeros stay");
+        (await readAll(recovered)).forEach((e, i) => assertSameEntry(e, appends[i]!, taus[i]!));
+        const next = entry(99, 25);
+        const tau = await recovered.append(next);
+        assert.ok(tau > taus[29]!);
+        await recovered.close();
+        assert.equal(
+          await sizeOf(join(image, segmentFileName(1))),
+          end + recordBytes(25),
+          "a clean close cuts the zeros",
+        );
+        const again = await Journal.open({ dir: image, disk: new FsDisk(), clock, engine });
+        assert.equal(again.recovery.entries, 31);
+        assertSameEntry((await readAll(again, taus[29]!))[0]!, next, tau);
+        await again.close();
+        await journal.close();
+        assert.equal(await sizeOf(segmentPath(1)), end);
+      });
+
+      it("cuts a torn record in the zeros", async () => {
+        const journal = await open({ preallocateBytes: 4096 });
+        const appends = Array.from({ length: 5 }, (_, i) => entry(i, 30));
+        const taus: number[] = [];
+        for (const e of appends) taus.push(await journal.append(e));
+        const image = await crashImage();
+        await journal.close();
+        const last = join(image, segmentFileName(1));
+        const size = await sizeOf(last);
+        const end = recordsEnd(appends);
+        // A record the journal was writing: a length and checksum, then nothing.
+        const file = await fsp.open(last, "r+");
+        const torn = Buffer.alloc(12, 0xab);
+        await file.write(torn, 0, torn.length, end);
+        await file.close();
+
+        const recovered = await Journal.open({ dir: image, disk: new FsDisk(), clock, engine });
+        assert.equal(recovered.recovery.entries, 5);
+        assert.equal(recovered.recovery.truncatedBytes, size - end);
+        assert.equal(await sizeOf(last), end);
+        const tau = await recovered.append(entry(5, 30));
+        assert.ok(tau > taus[4]!);
+        await recovered.close();
+        const again = await Journal.open({ dir: image, disk: new FsDisk(), clock, engine });
+        assert.equal(again.recovery.truncatedBytes, 0);
+        assert.equal((await readAll(again)).length, 6);
+        await again.close();
+      });
+
+      it("seals each rotated segment at its records", async () => {
+        const segmentBytesMax = 600;
+        const journal = await open({ segmentBytesMax, preallocateBytes: 400 });
+        const appends = Array.from({ length: 24 }, (_, i) => entry(i, 40));
+        const taus: number[] = [];
+        for (const e of appends) taus.push(await journal.append(e));
+        const image = await crashImage();
+        await journal.close();
+        const names = (await fsp.readdir(image)).sort();
+        assert.ok(names.length >= 4, `expected several segments, got ${names.length}`);
+        for (const name of names) {
+          const size = await sizeOf(join(image, name));
+          assert.ok(size <= segmentBytesMax, `${name} is ${size} bytes`);
+          if (name === names[names.length - 1]) continue; // the last one keeps its zeros
+          const records = (size - segment_header_bytes) / recordBytes(40);
+          assert.ok(Number.isInteger(records) && records > 0, `${name} ends at its records`);
+        }
+        // Every segment but the last is read to its end: a zero tail there would be corruption.
+        const recovered = await Journal.open({
+          dir: image,
+          disk: new FsDisk(),
+          clock,
+          engine,
+          segmentBytesMax,
+        });
+        assert.equal(recovered.recovery.entries, 24);
+        assert.equal(recovered.recovery.truncatedBytes, 0);
+        (await readAll(recovered)).forEach((e, i) => assertSameEntry(e, appends[i]!, taus[i]!));
+        await recovered.close();
+      });
+
+      it("writes no zeros when turned off", async () => {
+        const journal = await open({ preallocateBytes: 0 });
+        const appends: JournalAppend[] = [];
+        for (let i = 0; i < 5; i++) {
+          appends.push(entry(i, 30));
+          await journal.append(appends[i]!);
+          assert.equal(await sizeOf(segmentPath(1)), recordsEnd(appends));
+        }
+        await journal.close();
+        await rejectsWith(open({ preallocateBytes: -1 }), "invalid_argument");
+        await rejectsWith(open({ preallocateBytes: 1.5 }), "invalid_argument");
+      });
+    });
+
     it("keeps taus increasing when the clock goes back across a reopen", async () => {
       const journal = await open();
       clock.advance(1_000_000);
