@@ -214,6 +214,8 @@ interface SidecarStats {
   visibleWait: WaitSummary;
   /** From a commit request's arrival at the sidecar to its reply. */
   commitLatency?: WaitSummary;
+  /** Each journal group's writes and fsync. */
+  journalSync?: WaitSummary;
 }
 
 /** The sidecar's `stats` log lines, oldest first. */
@@ -382,6 +384,13 @@ async function main(): Promise<void> {
       console.log(
         `${target}: sidecar commit latency during TPC-B (request in, verdict out): p50 ${ms(commit.p50Us)} ms, ` +
           `p99 ${ms(commit.p99Us)} ms, p999 ${ms(commit.p999Us)} ms over ${commit.count} requests`,
+      );
+    }
+    const sync = stats.journalSync;
+    if (sync) {
+      console.log(
+        `${target}: journal group write+fsync during TPC-B: p50 ${ms(sync.p50Us)} ms, ` +
+          `p99 ${ms(sync.p99Us)} ms, p999 ${ms(sync.p999Us)} ms over ${sync.count} groups`,
       );
     }
     const wait = stats.visibleWait;

@@ -85,6 +85,8 @@ export interface JournalSetOptions {
    * `heartbeat` finds it (see the top of this file). 0 or absent: never.
    */
   fenceAfterUs?: number;
+  /** Every journal's `onSynced`: how long each group's writes and fsync took (µs). */
+  onSynced?: (micros: number) => void;
 }
 
 export interface JournalSetRecovery {
@@ -197,6 +199,7 @@ export class JournalSet {
             engine: options.engine,
             plantedBugs: options.plantedBugs,
             buggify: options.buggify,
+            onSynced: options.onSynced,
             onDurable: (entries) => {
               assert(set !== null, "a durable group before the set opened");
               set.#onDurable(id, entries);

@@ -116,6 +116,12 @@ export interface JournalOptions {
    * feed). It must not throw.
    */
   onDurable?: (entries: readonly JournalEntry[]) => void;
+  /**
+   * Called once per group whose fsync returned, with how long (µs, on
+   * `clock`) its writes and fsync took from the moment it got its taus.
+   * For statistics; it must not throw.
+   */
+  onSynced?: (micros: number) => void;
   /** Deliberate bugs for checker tests; never set outside them. */
   plantedBugs?: JournalPlantedBugs;
   /** Simulation-only fault points (src/buggify). Default off. */
@@ -241,6 +247,7 @@ export class Journal {
   /** Bytes of records queued or in flight: appended, not yet durable. */
   #unsyncedBytes = 0;
   readonly #onDurable: ((entries: readonly JournalEntry[]) => void) | undefined;
+  readonly #onSynced: ((micros: number) => void) | undefined;
   readonly #acksBeforeFsync: { readonly delay: () => Promise<void> } | undefined;
 
   #queue: Pending[] = [];
@@ -264,6 +271,7 @@ export class Journal {
     this.#engine = options.engine ?? defaultRecordEngine();
     this.#encoder = new RecordBatchEncoder({ engine: this.#engine });
     this.#onDurable = options.onDurable;
+    this.#onSynced = options.onSynced;
     this.#acksBeforeFsync = options.plantedBugs?.acksBeforeFsync;
   }
 
@@ -583,6 +591,9 @@ export class Journal {
     }
     const lastTau = group[group.length - 1]!.tau;
     assert(this.#durableTau === lastTau, "group not durable after its fsync");
+    if (this.#onSynced !== undefined && planted === undefined) {
+      this.#onSynced(Math.max(0, this.#clock.nowMicros() - this.#inFlightSince));
+    }
     this.#inFlight = null;
     const abandoned = this.#abandoned;
     if (abandoned !== null && abandoned.group === group) {

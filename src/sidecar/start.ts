@@ -26,7 +26,7 @@ import { SidecarServer } from "./server";
 import type { SocketOwner } from "./server";
 import { horizonAt, Sidecar } from "./sidecar";
 import { Replication } from "./subscriptions";
-import type { WaitSummary } from "./wait-stats";
+import { WaitStats, type WaitSummary } from "./wait-stats";
 
 /** Bugs the sidecar can be started with (docs/checker.md, "Planted bugs"). Off by default. */
 export const sidecar_planted_bugs = [
@@ -104,6 +104,8 @@ export interface StartSidecarOptions {
 export interface SidecarStatsWindow {
   visibleWait: WaitSummary;
   commitLatency: WaitSummary;
+  /** Each journal group's writes and fsync, from its taus to the fsync's return. */
+  journalSync: WaitSummary;
   journalFences: number;
 }
 
@@ -168,12 +170,14 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   for (const bug of bugs) {
     if (!isSidecarPlantedBug(bug)) throw new RangeError(`unknown planted bug ${String(bug)}`);
   }
+  const journalSync = new WaitStats();
   const journal = await JournalSet.open({
     dir: journalDir,
     disk: new FsDisk(),
     clock,
     journals: options.journals ?? 1,
     fenceAfterUs: options.journalFenceAfterUs ?? 0,
+    onSynced: (micros) => journalSync.record(micros),
     ...(bugs.has("journal-acks-before-fsync")
       ? {
           plantedBugs: {
@@ -274,8 +278,10 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       const window = {
         visibleWait: replicating.visibleWaits.summary(),
         commitLatency: listening.commitLatency.summary(),
+        journalSync: journalSync.summary(),
         journalFences: journal.fences,
       };
+      journalSync.reset();
       replicating.visibleWaits.reset();
       listening.commitLatency.reset();
       return window;

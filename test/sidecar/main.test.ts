@@ -138,6 +138,11 @@ describe("sidecar process (main.js)", function () {
   });
 
   it("logs the stats of a window on SIGUSR2 and starts a new one", async () => {
+    interface StatsLine {
+      window?: boolean;
+      commitLatency: { count: number };
+      journalSync: { count: number; p50Us: number };
+    }
     const spawned = await start();
     const client = await SidecarClient.connect(socket);
     for (let i = 0; i < 3; i++) {
@@ -146,13 +151,13 @@ describe("sidecar process (main.js)", function () {
       )) as CommitReply;
       assert.equal(reply.verdict, Verdict.Committed);
     }
-    const statsLines = (): { window?: boolean; commitLatency: { count: number } }[] =>
+    const statsLines = (): StatsLine[] =>
       spawned
         .stderr()
         .split("\n")
         .filter((line) => line.includes('"event":"stats"'))
         .map((line) => JSON.parse(line));
-    const signal = async (): Promise<{ window?: boolean; commitLatency: { count: number } }> => {
+    const signal = async (): Promise<StatsLine> => {
       const before = statsLines().length;
       spawned.child.kill("SIGUSR2");
       for (let i = 0; i < 200 && statsLines().length === before; i++)
@@ -162,8 +167,13 @@ describe("sidecar process (main.js)", function () {
     const first = await signal();
     assert.equal(first.window, true);
     assert.equal(first.commitLatency.count, 3);
+    // One after another: a group, a write and an fsync each.
+    assert.equal(first.journalSync.count, 3);
+    assert.ok(first.journalSync.p50Us > 0, "an fsync takes time");
     await client.commit(commitRequest(clock.nowMicros(), [upd("window/3")]));
-    assert.equal((await signal()).commitLatency.count, 1, "a new window");
+    const second = await signal();
+    assert.equal(second.commitLatency.count, 1, "a new window");
+    assert.equal(second.journalSync.count, 1);
     client.close();
     spawned.child.kill("SIGTERM");
     await spawned.exited;
