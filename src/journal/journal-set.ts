@@ -75,6 +75,8 @@ export interface JournalSetOptions {
   journals: number;
   segmentBytesMax?: number;
   batchBytesMax?: number;
+  /** Every journal's `preallocateBytes` (default 1 MiB). */
+  preallocateBytes?: number;
   engine?: JournalOptions["engine"];
   /** Deliberate bugs for checker tests (docs/checker.md, "Planted bugs"), given to every journal. */
   plantedBugs?: JournalOptions["plantedBugs"];
@@ -196,6 +198,7 @@ export class JournalSet {
             tauFloor,
             segmentBytesMax: options.segmentBytesMax,
             batchBytesMax: options.batchBytesMax,
+            preallocateBytes: options.preallocateBytes,
             engine: options.engine,
             plantedBugs: options.plantedBugs,
             buggify: options.buggify,

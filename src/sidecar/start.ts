@@ -14,6 +14,7 @@ import path from "node:path";
 import type { Clock, TimerHandle, Timers } from "../clock";
 import { Adjudicator, planted_snapshot_skew_us } from "../adjudicator/adjudicator";
 import type { ConflictEngine } from "../adjudicator";
+import { DirLock } from "../io/dir-lock";
 import { FsDisk } from "../io/fs-disk";
 import { MonotonicClock } from "../io/monotonic-clock";
 import { SystemClock, SystemTimers } from "../io/system-clock";
@@ -170,6 +171,8 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   for (const bug of bugs) {
     if (!isSidecarPlantedBug(bug)) throw new RangeError(`unknown planted bug ${String(bug)}`);
   }
+  // Before anything in the directory is opened: one sidecar per data directory.
+  const lock = DirLock.acquire(dataDir);
   const journalSync = new WaitStats();
   const journal = await JournalSet.open({
     dir: journalDir,
@@ -190,6 +193,9 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
           },
         }
       : {}),
+  }).catch((error: unknown) => {
+    lock.release();
+    throw error;
   });
   let replication: Replication | null = null;
   let server: SidecarServer | null = null;
@@ -298,6 +304,8 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
         await journal.close();
       } catch (error) {
         if (!fatal) throw error;
+      } finally {
+        lock.release();
       }
     };
     return {
@@ -317,6 +325,7 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
     await server?.close().catch(() => undefined);
     replication?.close();
     await journal.close().catch(() => undefined);
+    lock.release();
     throw error;
   }
 }

@@ -56,6 +56,12 @@ export const fence_check_interval_us = 1_000;
 export const hedged_fence_after_us = 1_500;
 export const hedged_fence_check_interval_us = 250;
 const journal_dir = "/data/journal";
+/**
+ * Zeros the journals keep ahead of their records: the real code path (zero
+ * tails at replay, cut at rotation) at a size the simulated disk copies
+ * cheaply; its latency model does not tell a growing file from a filled one.
+ */
+const sim_preallocate_bytes = 16 * 1024;
 
 export interface ServerEnv {
   world: World;
@@ -254,6 +260,7 @@ export class SingleSidecar implements SimServer {
       clock,
       journals: this.#journals,
       engine: env.journalEngine,
+      preallocateBytes: sim_preallocate_bytes,
       buggify,
       fenceAfterUs: this.#fenceAfterUs,
     });
@@ -570,6 +577,7 @@ export class SplitCluster implements SimServer {
       clock: jh.host.clock,
       journals: 1,
       engine: env.journalEngine,
+      preallocateBytes: sim_preallocate_bytes,
       buggify: env.buggify ?? undefined,
     });
     jh.set = set;

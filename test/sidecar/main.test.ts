@@ -180,6 +180,51 @@ describe("sidecar process (main.js)", function () {
     assert.equal(statsLines().at(-1)!.commitLatency.count, 0, "the last window, at stop");
   });
 
+  it("refuses a second sidecar on the same data directory and leaves its journal alone", async () => {
+    const first = await start();
+    const client = await SidecarClient.connect(socket);
+    const reply = (await client.commit(
+      commitRequest(clock.nowMicros(), [upd("lock/1")]),
+    )) as CommitReply;
+    assert.equal(reply.verdict, Verdict.Committed);
+    const segment = path.join(dataDir, "journal", "0", "00000000000000000001.seg");
+    const before = fs.readFileSync(segment);
+
+    // Another socket, so only the data directory is shared.
+    const child = spawn(
+      process.execPath,
+      [entry, "--data-dir", dataDir, "--socket", path.join(dir, "run2", "s.sock")],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    children.push(child);
+    let stderr = "";
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    assert.equal(code, 1);
+    const line = JSON.parse(stderr.trim().split("\n").pop()!) as {
+      event: string;
+      error: { code: string; message: string };
+    };
+    assert.equal(line.event, "start_failed");
+    assert.equal(line.error.code, "data_dir_in_use");
+    assert.ok(line.error.message.includes(`process ${first.child.pid}`), line.error.message);
+    assert.deepEqual(fs.readFileSync(segment), before, "the journal was not opened");
+
+    // The first still serves, and after it stops the directory is free.
+    const again = (await client.commit(
+      commitRequest(clock.nowMicros(), [upd("lock/2")]),
+    )) as CommitReply;
+    assert.equal(again.verdict, Verdict.Committed);
+    client.close();
+    first.child.kill("SIGTERM");
+    await first.exited;
+    assert.equal(fs.existsSync(path.join(dataDir, "sidecar.lock")), false);
+    const second = await start();
+    assert.equal(second.ready.journal.recovered, 2);
+    second.child.kill("SIGTERM");
+    await second.exited;
+  });
+
   it("exits non-zero with a JSON log line on a bad start", async () => {
     fs.mkdirSync(path.join(dir, "open"), { mode: 0o777 });
     fs.chmodSync(path.join(dir, "open"), 0o777);

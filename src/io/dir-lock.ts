@@ -1,0 +1,117 @@
+/**
+ * One process per data directory: a lock file naming the process that holds
+ * it, as PostgreSQL's postmaster.pid does. Two sidecars on one directory
+ * would both append to its journals, and the second one's replay would cut a
+ * group the first is still writing as a torn tail — after which the first
+ * acknowledges it. So the sidecar takes this lock before it opens anything
+ * in the directory, and refuses to start while a live process holds it.
+ *
+ * The file is made whole before it gets its name (written under a unique
+ * name, then hard-linked to `sidecar.lock`, which fails if the name exists),
+ * so a reader never sees a half-written one. A lock whose process is gone
+ * (a crash, kill -9) is stale and taken over. A lock naming this very
+ * process is stale too unless this process holds it (a container restarts
+ * its main process with the same pid), so one process may not open a
+ * directory twice either.
+ *
+ * This is the sidecar's I/O shell (it reads and writes files and probes
+ * processes); no sans-I/O component uses it.
+ */
+import fs from "node:fs";
+import path from "node:path";
+
+export const lock_file_name = "sidecar.lock";
+
+/** Directories locked by this process (resolved paths). */
+const held = new Set<string>();
+
+export class DirLockError extends Error {
+  readonly code = "data_dir_in_use";
+  /** The process holding the lock. */
+  readonly pid: number;
+
+  constructor(message: string, pid: number) {
+    super(message);
+    this.name = "DirLockError";
+    this.pid = pid;
+  }
+}
+
+export class DirLock {
+  readonly path: string;
+  readonly #dir: string;
+  #released = false;
+
+  private constructor(dir: string) {
+    this.#dir = dir;
+    this.path = path.join(dir, lock_file_name);
+  }
+
+  /**
+   * Takes the lock of `dir` (which must exist) or throws `DirLockError`
+   * naming the live process that holds it.
+   */
+  static acquire(dir: string): DirLock {
+    const resolved = path.resolve(dir);
+    const lock = new DirLock(resolved);
+    const mine = `${process.pid}\n`;
+    const scratch = `${lock.path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    fs.writeFileSync(scratch, mine, { mode: 0o600, flag: "wx" });
+    try {
+      // Twice at most: once more after removing a stale lock.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          fs.linkSync(scratch, lock.path);
+          held.add(resolved);
+          return lock;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        }
+        const holder = readHolder(lock.path);
+        if (holder !== undefined && isLive(holder, resolved)) {
+          throw new DirLockError(
+            `the data directory ${resolved} is in use by process ${holder} ` +
+              `(${lock.path}); stop it first, or remove that file if no such process runs`,
+            holder,
+          );
+        }
+        fs.rmSync(lock.path, { force: true });
+      }
+      throw new Error(`${lock.path}: could not take the lock (another process raced for it)`);
+    } finally {
+      fs.rmSync(scratch, { force: true });
+    }
+  }
+
+  /** Gives the lock up (removes the file if it still names this process). Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    held.delete(this.#dir);
+    if (readHolder(this.path) === process.pid) fs.rmSync(this.path, { force: true });
+  }
+}
+
+/** The pid in a lock file; undefined when it is missing or holds no pid. */
+function readHolder(file: string): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+  const pid = Number(text.split("\n")[0]);
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Whether `pid` still holds `dir`: another live process, or this one while it holds it. */
+function isLive(pid: number, dir: string): boolean {
+  if (pid === process.pid) return held.has(dir);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
