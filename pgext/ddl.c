@@ -52,20 +52,29 @@
 #include "catalog/namespace.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_depend.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "catalog/pg_inherits.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_func.h"
 #include "parser/parse_type.h"
 #include "replication.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 typedef struct DdlTarget {
@@ -285,19 +294,184 @@ static void add_type_tables(DdlPlan *plan, Oid typid) {
   list_free(seen);
 }
 
+/*
+ * The table that the catalog row objid of catalog classid belongs to
+ * (column attno of it for a column default), InvalidOid if none: a column
+ * default, a constraint, a trigger, a policy, an index.
+ */
+/* Column `column` (an OID) of the row objid of a catalog, found by its OID index; or InvalidOid. */
+static Oid catalog_oid_column(Oid catalog_id, Oid oid_index, AttrNumber oid_column, Oid objid,
+                              AttrNumber column) {
+  Relation catalog = table_open(catalog_id, AccessShareLock);
+  ScanKeyData key;
+  SysScanDesc scan;
+  HeapTuple tuple;
+  Oid value = InvalidOid;
+  ScanKeyInit(&key, oid_column, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(objid));
+  scan = systable_beginscan(catalog, oid_index, true, NULL, 1, &key);
+  tuple = systable_getnext(scan);
+  if (HeapTupleIsValid(tuple)) {
+    bool isnull;
+    Datum d = heap_getattr(tuple, column, RelationGetDescr(catalog), &isnull);
+    if (!isnull) value = DatumGetObjectId(d);
+  }
+  systable_endscan(scan);
+  table_close(catalog, AccessShareLock);
+  return value;
+}
+
+static Oid owning_table(Oid classid, Oid objid) {
+  if (classid == RelationRelationId)
+    return get_rel_relkind(objid) == RELKIND_INDEX ? IndexGetRelation(objid, true) : objid;
+  if (classid == AttrDefaultRelationId)
+    return catalog_oid_column(classid, AttrDefaultOidIndexId, Anum_pg_attrdef_oid, objid,
+                              Anum_pg_attrdef_adrelid);
+  if (classid == ConstraintRelationId)
+    return catalog_oid_column(classid, ConstraintOidIndexId, Anum_pg_constraint_oid, objid,
+                              Anum_pg_constraint_conrelid);
+  if (classid == TriggerRelationId)
+    return catalog_oid_column(classid, TriggerOidIndexId, Anum_pg_trigger_oid, objid,
+                              Anum_pg_trigger_tgrelid);
+  if (classid == PolicyRelationId)
+    return catalog_oid_column(classid, PolicyOidIndexId, Anum_pg_policy_oid, objid,
+                              Anum_pg_policy_polrelid);
+  return InvalidOid;
+}
+
+/* The domain a constraint belongs to, InvalidOid for a table's. */
+static Oid constraint_domain(Oid constraint) {
+  return catalog_oid_column(ConstraintRelationId, ConstraintOidIndexId, Anum_pg_constraint_oid,
+                            constraint, Anum_pg_constraint_contypid);
+}
+
+/*
+ * Every captured table that an object of refclassid/refobjid (a function,
+ * an extension) reaches through pg_depend: the tables of the column
+ * defaults and generated columns, constraints, triggers, policies and
+ * indexes that use it, the tables with a column of a type that depends on
+ * it (a base type over its I/O functions, a domain whose constraint calls
+ * it), and tables that depend on it directly (an extension's). Dropping it
+ * with CASCADE drops those (a generated column goes with its expression),
+ * so it is a schema change of each of those tables.
+ */
+static void add_dependent_tables(DdlPlan *plan, Oid refclassid, Oid refobjid) {
+  Relation pg_depend;
+  ScanKeyData keys[2];
+  SysScanDesc scan;
+  HeapTuple tuple;
+  List *types = NIL;
+  List *functions = NIL;
+  ListCell *lc;
+  pg_depend = table_open(DependRelationId, AccessShareLock);
+  ScanKeyInit(&keys[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+              ObjectIdGetDatum(refclassid));
+  ScanKeyInit(&keys[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+              ObjectIdGetDatum(refobjid));
+  scan = systable_beginscan(pg_depend, DependReferenceIndexId, true, NULL, 2, keys);
+  while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+    Form_pg_depend dep = (Form_pg_depend)GETSTRUCT(tuple);
+    if (dep->classid == TypeRelationId) {
+      types = lappend_oid(types, dep->objid);
+    } else if (dep->classid == ProcedureRelationId) {
+      /* An extension's functions (a function does not drop the functions using it). */
+      if (refclassid == ExtensionRelationId) functions = lappend_oid(functions, dep->objid);
+    } else if (dep->classid == ConstraintRelationId && OidIsValid(constraint_domain(dep->objid))) {
+      types = lappend_oid(types, constraint_domain(dep->objid));
+    } else if (dep->classid == RelationRelationId &&
+               get_rel_relkind(dep->objid) == RELKIND_COMPOSITE_TYPE) {
+      types = lappend_oid(types, get_rel_type_id(dep->objid));
+    } else {
+      add_table(plan, owning_table(dep->classid, dep->objid), false);
+    }
+  }
+  systable_endscan(scan);
+  table_close(pg_depend, AccessShareLock);
+  foreach (lc, types) add_type_tables(plan, lfirst_oid(lc));
+  foreach (lc, functions) add_dependent_tables(plan, ProcedureRelationId, lfirst_oid(lc));
+  list_free(types);
+  list_free(functions);
+}
+
+/*
+ * DROP OWNED drops every object the roles own: their tables, and the
+ * tables that use their types and functions.
+ */
+static void add_owned_tables(DdlPlan *plan, List *roles) {
+  ListCell *lc;
+  foreach (lc, roles) {
+    Oid role = get_rolespec_oid(lfirst_node(RoleSpec, lc), true);
+    Relation catalog;
+    ScanKeyData key;
+    SysScanDesc scan;
+    HeapTuple tuple;
+    List *types = NIL;
+    List *functions = NIL;
+    ListCell *oid;
+    if (!OidIsValid(role)) continue;
+    catalog = table_open(RelationRelationId, AccessShareLock);
+    ScanKeyInit(&key, Anum_pg_class_relowner, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(role));
+    scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
+    while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+      add_table(plan, ((Form_pg_class)GETSTRUCT(tuple))->oid, false);
+    systable_endscan(scan);
+    table_close(catalog, AccessShareLock);
+
+    catalog = table_open(TypeRelationId, AccessShareLock);
+    ScanKeyInit(&key, Anum_pg_type_typowner, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(role));
+    scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
+    while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+      types = lappend_oid(types, ((Form_pg_type)GETSTRUCT(tuple))->oid);
+    systable_endscan(scan);
+    table_close(catalog, AccessShareLock);
+
+    catalog = table_open(ProcedureRelationId, AccessShareLock);
+    ScanKeyInit(&key, Anum_pg_proc_proowner, BTEqualStrategyNumber, F_OIDEQ,
+                ObjectIdGetDatum(role));
+    scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
+    while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+      functions = lappend_oid(functions, ((Form_pg_proc)GETSTRUCT(tuple))->oid);
+    systable_endscan(scan);
+    table_close(catalog, AccessShareLock);
+
+    foreach (oid, types) add_type_tables(plan, lfirst_oid(oid));
+    foreach (oid, functions) add_dependent_tables(plan, ProcedureRelationId, lfirst_oid(oid));
+    list_free(types);
+    list_free(functions);
+  }
+}
+
 static void add_type_name(DdlPlan *plan, List *names) {
   add_type_tables(plan, LookupTypeNameOid(NULL, makeTypeNameFromNameList(names), true));
 }
 
 /*
  * DROP SCHEMA also names its tables, DROP TYPE and DROP DOMAIN the tables
- * using them (CASCADE drops those columns); all are DDL on other objects
- * (not table statements).
+ * using them (CASCADE drops those columns), DROP FUNCTION (and procedure,
+ * routine, aggregate) and DROP EXTENSION the tables whose columns,
+ * constraints, triggers, policies or indexes use them; all are DDL on other
+ * objects (not table statements).
  */
 static bool plan_drop(DdlPlan *plan, DropStmt *stmt) {
   ListCell *lc;
   if (stmt->removeType == OBJECT_SCHEMA) {
     foreach (lc, stmt->objects) add_schema_tables(plan, strVal(lfirst(lc)));
+    return false;
+  }
+  if (stmt->removeType == OBJECT_FUNCTION || stmt->removeType == OBJECT_PROCEDURE ||
+      stmt->removeType == OBJECT_ROUTINE || stmt->removeType == OBJECT_AGGREGATE) {
+    foreach (lc, stmt->objects) {
+      Oid func = LookupFuncWithArgs(stmt->removeType, lfirst_node(ObjectWithArgs, lc), true);
+      if (OidIsValid(func)) add_dependent_tables(plan, ProcedureRelationId, func);
+    }
+    return false;
+  }
+  if (stmt->removeType == OBJECT_EXTENSION) {
+    foreach (lc, stmt->objects) {
+      Oid extension = get_extension_oid(strVal(lfirst(lc)), true);
+      if (OidIsValid(extension)) add_dependent_tables(plan, ExtensionRelationId, extension);
+    }
     return false;
   }
   if (stmt->removeType == OBJECT_TYPE || stmt->removeType == OBJECT_DOMAIN) {
@@ -386,6 +560,9 @@ static bool plan_statement(DdlPlan *plan, Node *parsetree) {
       return false;
     case T_DropStmt:
       return plan_drop(plan, (DropStmt *)parsetree);
+    case T_DropOwnedStmt:
+      add_owned_tables(plan, ((DropOwnedStmt *)parsetree)->roles);
+      return false;
     case T_IndexStmt:
       add_rangevar(plan, ((IndexStmt *)parsetree)->relation);
       return true;

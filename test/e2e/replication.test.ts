@@ -498,6 +498,82 @@ describe("replication across QPs (e2e)", function () {
     }
   });
 
+  it("makes DROP OWNED and DROP FUNCTION ... CASCADE schema changes of the tables they reach", async function () {
+    await a.query("CREATE ROLE table_owner");
+    await a.query("CREATE TABLE owned_t (id int PRIMARY KEY)");
+    await a.query("ALTER TABLE owned_t OWNER TO table_owner");
+    await a.query(
+      "CREATE FUNCTION doubled(x int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT x * 2'",
+    );
+    await a.query(
+      "CREATE TABLE generated_t (id int PRIMARY KEY, v int, w int GENERATED ALWAYS AS (doubled(v)) STORED)",
+    );
+    await waitFor("the tables on QP 1", async () => {
+      const { rows } = await b.query(
+        "SELECT to_regclass('owned_t') IS NOT NULL AND to_regclass('generated_t') IS NOT NULL AS ok",
+      );
+      return rows[0].ok === true;
+    });
+    const columnGone =
+      "NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'generated_t'::regclass " +
+      "AND attname = 'w' AND NOT attisdropped)";
+    // Each drops what a writer on QP 1 is writing: DROP OWNED the table, DROP
+    // FUNCTION ... CASCADE the generated column that calls the function.
+    // Before they named those tables, QP 1's applier waited for the writer's
+    // lock without dooming it, and the writer's commit (approved: no key in
+    // common) then waited for its turn behind the applier.
+    const cases = [
+      {
+        insert: "INSERT INTO owned_t VALUES (1)",
+        drop: "DROP OWNED BY table_owner",
+        gone: "SELECT to_regclass('owned_t') IS NULL AS gone",
+      },
+      {
+        insert: "INSERT INTO generated_t (id, v) VALUES (1, 2)",
+        drop: "DROP FUNCTION doubled(int) CASCADE",
+        gone: `SELECT ${columnGone} AS gone`,
+      },
+    ];
+    await b.query("ALTER SYSTEM SET ordo.apply_lock_grace = '60s'");
+    await b.query("SELECT pg_reload_conf()");
+    await new Promise((r) => setTimeout(r, 200));
+    const a2 = await cluster.client(0);
+    try {
+      for (const { insert, drop, gone } of cases) {
+        const writer = await cluster.client(1);
+        try {
+          await writer.query("BEGIN");
+          await writer.query(insert);
+          const dropped = sqlError(() => a.query(drop));
+          await waitFor(
+            `${drop} on QP 0`,
+            async () => (await a2.query(gone)).rows[0].gone === true,
+          );
+          const err = await sqlError(() => writer.query("COMMIT"));
+          assert.equal(err?.code, "40001", `${drop}: ${JSON.stringify(err)}`);
+          assert.equal(await dropped, null);
+        } finally {
+          await writer.end().catch(() => undefined);
+        }
+      }
+    } finally {
+      await a2.end();
+      await b.query("ALTER SYSTEM RESET ordo.apply_lock_grace");
+      await b.query("SELECT pg_reload_conf()");
+    }
+    // Every QP applied both drops, and goes on applying.
+    await a.query("INSERT INTO generated_t (id, v) VALUES (2, 3)");
+    for (const client of [b, c]) {
+      await waitFor("both drops and a later row on every QP", async () => {
+        const { rows } = await client.query(
+          `SELECT to_regclass('owned_t') IS NULL AND ${columnGone} AND ` +
+            "(SELECT count(*) FROM generated_t) = 1 AS ok",
+        );
+        return rows[0].ok === true;
+      });
+    }
+  });
+
   it("keeps the bank total on every read across 3 QPs and converges", async function () {
     const clients = await Promise.all(
       Array.from({ length: bank_clients }, (_, i) => cluster.client(i % 3)),
