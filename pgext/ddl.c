@@ -479,6 +479,16 @@ static bool plan_drop(DdlPlan *plan, DropStmt *stmt) {
       add_type_tables(plan, LookupTypeNameOid(NULL, lfirst_node(TypeName, lc), true));
     return false;
   }
+  if (stmt->removeType == OBJECT_TRIGGER || stmt->removeType == OBJECT_POLICY ||
+      stmt->removeType == OBJECT_RULE) {
+    /* Named table, then object: the table is every name but the last. */
+    foreach (lc, stmt->objects) {
+      List *names = (List *)lfirst(lc);
+      if (list_length(names) < 2) continue;
+      add_rangevar(plan, makeRangeVarFromNameList(list_copy_head(names, list_length(names) - 1)));
+    }
+    return false;
+  }
   if (stmt->removeType != OBJECT_TABLE && stmt->removeType != OBJECT_INDEX) return false;
   foreach (lc, stmt->objects) {
     RangeVar *rv = makeRangeVarFromNameList((List *)lfirst(lc));
@@ -504,6 +514,12 @@ static bool plan_rename(DdlPlan *plan, RenameStmt *stmt) {
     case OBJECT_INDEX: /* unique-key writes name their index */
       add_index_table(plan, stmt->relation);
       return true;
+    case OBJECT_TRIGGER:
+    case OBJECT_POLICY:
+    case OBJECT_RULE:
+      /* DDL on other objects that locks its table (see plan_statement). */
+      add_rangevar(plan, stmt->relation);
+      return false;
     default:
       return false;
   }
@@ -562,6 +578,28 @@ static bool plan_statement(DdlPlan *plan, Node *parsetree) {
       return plan_drop(plan, (DropStmt *)parsetree);
     case T_DropOwnedStmt:
       add_owned_tables(plan, ((DropOwnedStmt *)parsetree)->roles);
+      return false;
+    /*
+     * DDL on other objects that locks a table against its writers (a
+     * trigger, a policy or a rule on it, or its new owner): a schema change
+     * of that table too. Without its key a writer of the table on another
+     * QP would hold the lock that QP's applier needs to run the statement,
+     * not be doomed for it, and commit behind it.
+     */
+    case T_CreateTrigStmt:
+      add_rangevar(plan, ((CreateTrigStmt *)parsetree)->relation);
+      return false;
+    case T_CreatePolicyStmt:
+      add_rangevar(plan, ((CreatePolicyStmt *)parsetree)->table);
+      return false;
+    case T_AlterPolicyStmt:
+      add_rangevar(plan, ((AlterPolicyStmt *)parsetree)->table);
+      return false;
+    case T_RuleStmt:
+      add_rangevar(plan, ((RuleStmt *)parsetree)->relation);
+      return false;
+    case T_ReassignOwnedStmt:
+      add_owned_tables(plan, ((ReassignOwnedStmt *)parsetree)->roles);
       return false;
     case T_IndexStmt:
       add_rangevar(plan, ((IndexStmt *)parsetree)->relation);

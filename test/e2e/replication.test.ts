@@ -498,7 +498,7 @@ describe("replication across QPs (e2e)", function () {
     }
   });
 
-  it("makes DROP OWNED and DROP FUNCTION ... CASCADE schema changes of the tables they reach", async function () {
+  it("makes DROP OWNED, DROP FUNCTION ... CASCADE and CREATE TRIGGER schema changes of the tables they reach", async function () {
     await a.query("CREATE ROLE table_owner");
     await a.query("CREATE TABLE owned_t (id int PRIMARY KEY)");
     await a.query("ALTER TABLE owned_t OWNER TO table_owner");
@@ -532,6 +532,14 @@ describe("replication across QPs (e2e)", function () {
         insert: "INSERT INTO generated_t (id, v) VALUES (1, 2)",
         drop: "DROP FUNCTION doubled(int) CASCADE",
         gone: `SELECT ${columnGone} AS gone`,
+      },
+      {
+        // Not a drop, but it locks the table against its writers the same way.
+        insert: "INSERT INTO generated_t (id, v) VALUES (1, 2)",
+        drop:
+          "CREATE TRIGGER generated_t_audit BEFORE UPDATE ON generated_t " +
+          "FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+        gone: "SELECT count(*) = 1 AS gone FROM pg_trigger WHERE tgname = 'generated_t_audit'",
       },
     ];
     await b.query("ALTER SYSTEM SET ordo.apply_lock_grace = '60s'");
