@@ -93,6 +93,8 @@
 #define apply_lock_poll_ms 5 /* how long one apply attempt waits for a row lock */
 #define apply_first_lock_wait_ms 1 /* the first attempt, before any holder is doomed */
 #define applier_retry_pause_ms 2
+/* Attempts of a schema change whose lock no key names before every local transaction is doomed. */
+#define apply_unnamed_lock_attempts 3
 #define applier_recv_chunk_bytes (64 * 1024)
 #define applier_retry_log_every 20
 #define applier_plan_cache_entries 256
@@ -875,31 +877,62 @@ static int doom_table_writers(Oid relid, const wire_message *m, int64 tau) {
  * §5); the others are doomed like holders of a row: marked at once (their
  * next statement or COMMIT fails with 40001), signalled one grace later.
  */
+static int doom_locker(PGPROC *proc, const wire_message *m, int64 tau) {
+  bool waiting = false;
+  if (proc == NULL || proc == MyProc) return 0;
+  if (proc->statusFlags & PROC_IS_AUTOVACUUM) return 0;
+  if (proc->pgprocno < replication_shared->nslots) {
+    OrdoTurnSlot *slot = &replication_shared->slots[proc->pgprocno];
+    SpinLockAcquire(&replication_shared->mutex);
+    if (slot->pid == proc->pid &&
+        (slot->state == ORDO_TURN_WAITING || slot->state == ORDO_TURN_GRANTED)) {
+      waiting = true;
+      slot->doomed = true;
+    }
+    SpinLockRelease(&replication_shared->mutex);
+  }
+  if (waiting) {
+    SetLatch(&proc->procLatch);
+    return 1;
+  }
+  return doom_row_holder(proc, proc->xid, m, tau, false);
+}
+
 static int doom_lockers(const LOCKTAG *tag, const wire_message *m, int64 tau) {
   VirtualTransactionId *vxids;
   int doomed = 0;
   vxids = GetLockConflicts(tag, AccessExclusiveLock, NULL);
-  for (; VirtualTransactionIdIsValid(*vxids); vxids++) {
-    PGPROC *proc = BackendIdGetProc(vxids->backendId);
-    bool waiting = false;
-    if (proc == NULL || proc == MyProc) continue;
-    if (proc->statusFlags & PROC_IS_AUTOVACUUM) continue;
-    if (proc->pgprocno < replication_shared->nslots) {
-      OrdoTurnSlot *slot = &replication_shared->slots[proc->pgprocno];
-      SpinLockAcquire(&replication_shared->mutex);
-      if (slot->pid == proc->pid &&
-          (slot->state == ORDO_TURN_WAITING || slot->state == ORDO_TURN_GRANTED)) {
-        waiting = true;
-        slot->doomed = true;
-      }
-      SpinLockRelease(&replication_shared->mutex);
-    }
-    if (waiting) {
-      SetLatch(&proc->procLatch);
-      doomed++;
-      continue;
-    }
-    doomed += doom_row_holder(proc, proc->xid, m, tau, false);
+  for (; VirtualTransactionIdIsValid(*vxids); vxids++)
+    doomed += doom_locker(BackendIdGetProc(vxids->backendId), m, tau);
+  return doomed;
+}
+
+/* Whether the record changes a schema. */
+static bool record_has_ddl(const wire_message *m) {
+  const uint8 *cursor = m->writes;
+  const uint8 *end = m->writes + m->writes_len;
+  wire_write w;
+  while (wire_next_write(&cursor, end, &w))
+    if (w.kind == WIRE_KIND_DDL) return true;
+  return false;
+}
+
+/*
+ * The safety net of a schema change whose apply waits for a lock that no key
+ * of its record names, so doom_blockers found no holder (a new table's
+ * foreign key locks the table it references; ddl.c names what it can):
+ * every local transaction of this database in progress is doomed as a
+ * holder of that lock would be. Left waiting, a writer of the locked table
+ * would commit behind the schema change and wait for its turn forever.
+ */
+static int doom_every_transaction(const wire_message *m, int64 tau) {
+  int doomed = 0;
+  uint32 i;
+  for (i = 0; i < ProcGlobal->allProcCount; i++) {
+    PGPROC *proc = &ProcGlobal->allProcs[i];
+    if (proc == MyProc || proc->pid == 0 || proc->databaseId != MyDatabaseId) continue;
+    if (proc->isBackgroundWorker || proc->lxid == InvalidLocalTransactionId) continue;
+    doomed += doom_locker(proc, m, tau);
   }
   return doomed;
 }
@@ -989,6 +1022,14 @@ static bool apply_commit(const wire_message *m, int64 tau) {
     }
     if (outcome == APPLY_LOCK_CONFLICT) {
       int signalled = doom_blockers(m, tau);
+      if (signalled == 0 && attempt >= apply_unnamed_lock_attempts && record_has_ddl(m)) {
+        signalled = doom_every_transaction(m, tau);
+        if (attempt == apply_unnamed_lock_attempts)
+          ereport(LOG, (errmsg("ordo applier: the schema change at tau " INT64_FORMAT
+                               " waits for a lock that none of its keys names; dooming every "
+                               "local transaction in progress (%d)",
+                               tau, signalled)));
+      }
       signalled_now = signalled;
       if (attempt % applier_retry_log_every == 1)
         ereport(LOG, (errmsg("ordo applier: commit at tau " INT64_FORMAT

@@ -498,7 +498,7 @@ describe("replication across QPs (e2e)", function () {
     }
   });
 
-  it("makes DROP OWNED, DROP FUNCTION ... CASCADE and CREATE TRIGGER schema changes of the tables they reach", async function () {
+  it("makes DROP OWNED, DROP FUNCTION ... CASCADE and CREATE TRIGGER schema changes of the tables they reach; a foreign key's lock dooms too", async function () {
     await a.query("CREATE ROLE table_owner");
     await a.query("CREATE TABLE owned_t (id int PRIMARY KEY)");
     await a.query("ALTER TABLE owned_t OWNER TO table_owner");
@@ -540,6 +540,14 @@ describe("replication across QPs (e2e)", function () {
           "CREATE TRIGGER generated_t_audit BEFORE UPDATE ON generated_t " +
           "FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
         gone: "SELECT count(*) = 1 AS gone FROM pg_trigger WHERE tgname = 'generated_t_audit'",
+      },
+      {
+        // A new table referencing it: its foreign key locks the referenced
+        // table. No statement names every table it locks; the applier dooms
+        // whatever holds it up.
+        insert: "INSERT INTO generated_t (id, v) VALUES (1, 2)",
+        drop: "CREATE TABLE referencing_t (id int PRIMARY KEY, g int REFERENCES generated_t)",
+        gone: "SELECT to_regclass('referencing_t') IS NOT NULL AS gone",
       },
     ];
     await b.query("ALTER SYSTEM SET ordo.apply_lock_grace = '60s'");
