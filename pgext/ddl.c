@@ -392,53 +392,45 @@ static void add_dependent_tables(DdlPlan *plan, Oid refclassid, Oid refobjid) {
   list_free(functions);
 }
 
+/* The OIDs of the rows of a catalog whose owner column is role (a scan: no index on owners). */
+static List *owned_by(Oid catalog_id, AttrNumber oid_column, AttrNumber owner_column, Oid role) {
+  Relation catalog = table_open(catalog_id, AccessShareLock);
+  ScanKeyData key;
+  SysScanDesc scan;
+  HeapTuple tuple;
+  List *oids = NIL;
+  ScanKeyInit(&key, owner_column, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(role));
+  scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
+  while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+    bool isnull;
+    Datum d = heap_getattr(tuple, oid_column, RelationGetDescr(catalog), &isnull);
+    if (!isnull) oids = lappend_oid(oids, DatumGetObjectId(d));
+  }
+  systable_endscan(scan);
+  table_close(catalog, AccessShareLock);
+  return oids;
+}
+
 /*
- * DROP OWNED drops every object the roles own: their tables, and the
- * tables that use their types and functions.
+ * DROP OWNED drops every object the roles own, REASSIGN OWNED gives them to
+ * another: their tables, and the tables that use their types and functions.
  */
 static void add_owned_tables(DdlPlan *plan, List *roles) {
   ListCell *lc;
   foreach (lc, roles) {
     Oid role = get_rolespec_oid(lfirst_node(RoleSpec, lc), true);
-    Relation catalog;
-    ScanKeyData key;
-    SysScanDesc scan;
-    HeapTuple tuple;
-    List *types = NIL;
-    List *functions = NIL;
+    List *oids;
     ListCell *oid;
     if (!OidIsValid(role)) continue;
-    catalog = table_open(RelationRelationId, AccessShareLock);
-    ScanKeyInit(&key, Anum_pg_class_relowner, BTEqualStrategyNumber, F_OIDEQ,
-                ObjectIdGetDatum(role));
-    scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
-    while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-      add_table(plan, ((Form_pg_class)GETSTRUCT(tuple))->oid, false);
-    systable_endscan(scan);
-    table_close(catalog, AccessShareLock);
-
-    catalog = table_open(TypeRelationId, AccessShareLock);
-    ScanKeyInit(&key, Anum_pg_type_typowner, BTEqualStrategyNumber, F_OIDEQ,
-                ObjectIdGetDatum(role));
-    scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
-    while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-      types = lappend_oid(types, ((Form_pg_type)GETSTRUCT(tuple))->oid);
-    systable_endscan(scan);
-    table_close(catalog, AccessShareLock);
-
-    catalog = table_open(ProcedureRelationId, AccessShareLock);
-    ScanKeyInit(&key, Anum_pg_proc_proowner, BTEqualStrategyNumber, F_OIDEQ,
-                ObjectIdGetDatum(role));
-    scan = systable_beginscan(catalog, InvalidOid, false, NULL, 1, &key);
-    while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-      functions = lappend_oid(functions, ((Form_pg_proc)GETSTRUCT(tuple))->oid);
-    systable_endscan(scan);
-    table_close(catalog, AccessShareLock);
-
-    foreach (oid, types) add_type_tables(plan, lfirst_oid(oid));
-    foreach (oid, functions) add_dependent_tables(plan, ProcedureRelationId, lfirst_oid(oid));
-    list_free(types);
-    list_free(functions);
+    oids = owned_by(RelationRelationId, Anum_pg_class_oid, Anum_pg_class_relowner, role);
+    foreach (oid, oids) add_table(plan, lfirst_oid(oid), false);
+    list_free(oids);
+    oids = owned_by(TypeRelationId, Anum_pg_type_oid, Anum_pg_type_typowner, role);
+    foreach (oid, oids) add_type_tables(plan, lfirst_oid(oid));
+    list_free(oids);
+    oids = owned_by(ProcedureRelationId, Anum_pg_proc_oid, Anum_pg_proc_proowner, role);
+    foreach (oid, oids) add_dependent_tables(plan, ProcedureRelationId, lfirst_oid(oid));
+    list_free(oids);
   }
 }
 
