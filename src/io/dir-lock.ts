@@ -8,8 +8,10 @@
  *
  * The file is made whole before it gets its name (written under a unique
  * name, then hard-linked to `sidecar.lock`, which fails if the name exists),
- * so a reader never sees a half-written one. A lock whose process is gone
- * (a crash, kill -9) is stale and taken over. A lock naming this very
+ * so a reader never sees a half-written one. It holds the pid and, where
+ * /proc has it, the process's start time, so a pid reused by another
+ * process after a crash is told apart. A lock whose process is gone (a
+ * crash, kill -9) is stale and taken over. A lock naming this very
  * process is stale too unless this process holds it (a container restarts
  * its main process with the same pid), so one process may not open a
  * directory twice either.
@@ -54,7 +56,7 @@ export class DirLock {
   static acquire(dir: string): DirLock {
     const resolved = path.resolve(dir);
     const lock = new DirLock(resolved);
-    const mine = `${process.pid}\n`;
+    const mine = `${process.pid}\n${startTimeOf(process.pid) ?? ""}\n`;
     const scratch = `${lock.path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
     fs.writeFileSync(scratch, mine, { mode: 0o600, flag: "wx" });
     try {
@@ -70,9 +72,9 @@ export class DirLock {
         const holder = readHolder(lock.path);
         if (holder !== undefined && isLive(holder, resolved)) {
           throw new DirLockError(
-            `the data directory ${resolved} is in use by process ${holder} ` +
+            `the data directory ${resolved} is in use by process ${holder.pid} ` +
               `(${lock.path}); stop it first, or remove that file if no such process runs`,
-            holder,
+            holder.pid,
           );
         }
         fs.rmSync(lock.path, { force: true });
@@ -88,27 +90,53 @@ export class DirLock {
     if (this.#released) return;
     this.#released = true;
     held.delete(this.#dir);
-    if (readHolder(this.path) === process.pid) fs.rmSync(this.path, { force: true });
+    if (readHolder(this.path)?.pid === process.pid) fs.rmSync(this.path, { force: true });
   }
 }
 
-/** The pid in a lock file; undefined when it is missing or holds no pid. */
-function readHolder(file: string): number | undefined {
+interface Holder {
+  pid: number;
+  /** The process's start time when it took the lock, if /proc told it. */
+  startTime: string | undefined;
+}
+
+/** The holder a lock file names; undefined when it is missing or holds no pid. */
+function readHolder(file: string): Holder | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");
   } catch {
     return undefined;
   }
-  const pid = Number(text.split("\n")[0]);
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  const [first, second] = text.split("\n");
+  const pid = Number(first);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  return { pid, startTime: second ? second : undefined };
 }
 
-/** Whether `pid` still holds `dir`: another live process, or this one while it holds it. */
-function isLive(pid: number, dir: string): boolean {
-  if (pid === process.pid) return held.has(dir);
+/**
+ * Start time of a process (field 22 of /proc/PID/stat, clock ticks after
+ * boot); undefined where there is no such process or no /proc.
+ */
+function startTimeOf(pid: number): string | undefined {
   try {
-    process.kill(pid, 0);
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The fields after "pid (comm) " start at field 3.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[22 - 3];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the holder still holds `dir`: another live process, or this one while it holds it. */
+function isLive(holder: Holder, dir: string): boolean {
+  if (holder.pid === process.pid) return held.has(dir);
+  const startTime = startTimeOf(holder.pid);
+  if (holder.startTime !== undefined && startTime !== undefined) {
+    return startTime === holder.startTime; // another process with a reused pid: stale
+  }
+  try {
+    process.kill(holder.pid, 0);
     return true;
   } catch (error) {
     // EPERM: it exists but belongs to another user.

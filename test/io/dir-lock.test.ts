@@ -22,9 +22,13 @@ describe("data directory lock", () => {
     removeTempDir(dir);
   });
 
+  const holderLine = (): string => fs.readFileSync(lockPath(), "utf8").split("\n")[0]!;
+
   it("has one holder at a time and names it in the file", () => {
     const lock = DirLock.acquire(dir);
-    assert.equal(fs.readFileSync(lockPath(), "utf8"), `${process.pid}\n`);
+    const [pid, startTime] = fs.readFileSync(lockPath(), "utf8").split("\n");
+    assert.equal(pid, String(process.pid));
+    assert.match(startTime!, /^\d+$/, "the start time from /proc");
     assert.throws(
       () => DirLock.acquire(path.join(dir, ".")),
       (error: unknown) => error instanceof DirLockError && error.pid === process.pid,
@@ -64,8 +68,28 @@ describe("data directory lock", () => {
     for (const stale of [`${dead}\n`, `${process.pid}\n`, "not a pid\n", ""]) {
       fs.writeFileSync(lockPath(), stale);
       const lock = DirLock.acquire(dir);
-      assert.equal(fs.readFileSync(lockPath(), "utf8"), `${process.pid}\n`);
+      assert.equal(holderLine(), String(process.pid));
       lock.release();
+    }
+  });
+
+  it("takes over a lock whose pid another process has now", async () => {
+    const other = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"]);
+    try {
+      await new Promise((resolve) => other.once("spawn", resolve));
+      // The pid of a live process, but another start time: the holder crashed
+      // and its pid went to someone else.
+      fs.writeFileSync(lockPath(), `${other.pid}\n1\n`);
+      const lock = DirLock.acquire(dir);
+      assert.equal(holderLine(), String(process.pid));
+      lock.release();
+      // With its real start time it is that process's lock.
+      const stat = fs.readFileSync(`/proc/${other.pid}/stat`, "utf8");
+      const startTime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+      fs.writeFileSync(lockPath(), `${other.pid}\n${startTime}\n`);
+      assert.throws(() => DirLock.acquire(dir), DirLockError);
+    } finally {
+      other.kill("SIGKILL");
     }
   });
 
