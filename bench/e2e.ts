@@ -12,11 +12,15 @@
  * and a sequence would hand out the same ids on two QPs.
  *
  *   node dist/bench/e2e.js [--scale 5] [--clients 8] [--seconds 15]
- *                          [--targets vanilla,vanilla-rr,ordo:1:1,ordo:2:4]
+ *                          [--targets vanilla,vanilla-rr,ordo:1:1,ordo:2:4] [--cpu]
  *
  * `vanilla` runs at PostgreSQL's default READ COMMITTED, `vanilla-rr` at
  * REPEATABLE READ (what ordo forces); both retry serialization failures
  * like ordo runs do (pgbench --max-tries=10).
+ *
+ * `--cpu` also prints, for each TPC-B run, the CPU time and wake-ups per
+ * transaction of each kind of process (backends, pgbench, sidecar, applier,
+ * ...), read from /proc over the middle of the run (bench/proc-usage.ts).
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -28,16 +32,28 @@ import { ClusterLayout } from "../src/cluster/layout";
 import { initQp, pgBinDir, qpUrl, startQp, stopQp } from "../src/cluster/postgres";
 import { freePort, mkdirForPg, writeFileForPg } from "../src/cluster/system";
 import type { WaitSummary } from "../src/sidecar/wait-stats";
+import {
+  snapshotUsage,
+  usage_groups,
+  usageBetween,
+  type GroupUsage,
+  type UsageGroup,
+} from "./proc-usage";
 
 const accounts_per_scale = 100_000;
 const tellers_per_scale = 10;
 const load_rows_per_txn = 2_500; // under ordo's 3,000-row limit
+/** --cpu leaves this much of each run's start and end out of its window. */
+const cpu_margin_s = 1;
+const cpu_seconds_min = 4;
 
 interface Options {
   scale: number;
   clients: number;
   seconds: number;
   targets: string[];
+  /** Report CPU and wake-ups per transaction by process (Linux /proc). */
+  cpu: boolean;
 }
 
 interface RunResult {
@@ -48,6 +64,8 @@ interface RunResult {
   p99Ms: number;
   failed: number;
   retried: number;
+  /** When each logged transaction ended (epoch seconds). */
+  endedAt: number[];
 }
 
 function parseArgs(argv: string[]): Options {
@@ -56,9 +74,14 @@ function parseArgs(argv: string[]): Options {
     clients: 8,
     seconds: 15,
     targets: ["vanilla", "vanilla-rr", "ordo:1:1"],
+    cpu: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === "--cpu") {
+      options.cpu = true;
+      continue;
+    }
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === "--scale") options.scale = Number(value);
     else if (flag === "--clients") options.clients = Number(value);
@@ -73,6 +96,9 @@ function parseArgs(argv: string[]): Options {
     seconds: options.seconds,
   })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
+  }
+  if (options.cpu && options.seconds < cpu_seconds_min) {
+    throw new Error(`--cpu needs --seconds ${cpu_seconds_min} or more`);
   }
   return options;
 }
@@ -164,11 +190,15 @@ async function pgbench(
   const retried = Number(/number of transactions retried: (\d+)/.exec(output)?.[1] ?? 0);
   if (!Number.isFinite(tps)) throw new Error(`pgbench failed on ${target}:\n${output}`);
   const latenciesUs: number[] = [];
+  const endedAt: number[] = [];
   for (const file of fs.readdirSync(logDir)) {
     for (const line of fs.readFileSync(path.join(logDir, file), "utf8").split("\n")) {
+      // client, transaction, latency µs, script, end (epoch s), end (µs part), ...
       const fields = line.split(" ");
       const latency = Number(fields[2]);
       if (fields.length >= 3 && Number.isFinite(latency)) latenciesUs.push(latency);
+      const end = Number(fields[4]) + Number(fields[5]) / 1e6;
+      if (fields.length >= 6 && Number.isFinite(latency) && Number.isFinite(end)) endedAt.push(end);
     }
   }
   latenciesUs.sort((x, y) => x - y);
@@ -180,7 +210,60 @@ async function pgbench(
     p99Ms: percentile(latenciesUs, 99) / 1000,
     failed,
     retried,
+    endedAt,
   };
+}
+
+const usageRows: { target: string; transactions: number; usage: Map<UsageGroup, GroupUsage> }[] =
+  [];
+
+/**
+ * Runs a TPC-B run and, with --cpu, reads every process's usage over its
+ * middle, per transaction that ended in that window.
+ */
+async function withUsage<T extends RunResult | RunResult[]>(
+  target: string,
+  options: Options,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!options.cpu) return run();
+  const sleep = (s: number): Promise<void> => new Promise((r) => setTimeout(r, s * 1000));
+  const running = run();
+  await sleep(cpu_margin_s);
+  const from = Date.now() / 1000;
+  const before = snapshotUsage();
+  await sleep(options.seconds - 2 * cpu_margin_s);
+  const after = snapshotUsage();
+  const to = Date.now() / 1000;
+  const result = await running;
+  const runs: RunResult[] = Array.isArray(result) ? result : [result];
+  const transactions = runs.reduce(
+    (sum, r) => sum + r.endedAt.filter((t) => t >= from && t <= to).length,
+    0,
+  );
+  usageRows.push({ target, transactions, usage: usageBetween(before, after) });
+  return result;
+}
+
+function printUsage(): void {
+  if (usageRows.length === 0) return;
+  console.log(
+    "CPU ms (wake-ups) per TPC-B transaction by process, machine-wide, over the middle of each run:",
+  );
+  const header = ["target", ...usage_groups, "all"];
+  const rows = usageRows.map(({ target, transactions, usage }) => {
+    const per = (x: number): number => (transactions > 0 ? x / transactions : 0);
+    const cells = usage_groups.map((group) => {
+      const u = usage.get(group)!;
+      return `${per(u.cpuMs).toFixed(3)} (${per(u.wakeups).toFixed(1)})`;
+    });
+    const all = [...usage.values()].reduce((sum, u) => sum + u.cpuMs, 0);
+    return [target, ...cells, per(all).toFixed(3)];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
 }
 
 async function withVanilla<T>(
@@ -283,7 +366,9 @@ async function benchTarget(target: string, root: string, options: Options): Prom
   ): Promise<RunResult[]> => {
     await load(url, options.scale);
     return [
-      await measure(() => pgbench(target, url, "tpcb-like", options, logDir)),
+      await measure(() =>
+        withUsage(target, options, () => pgbench(target, url, "tpcb-like", options, logDir)),
+      ),
       await pgbench(target, url, "select-only", options, logDir),
     ];
   };
@@ -293,7 +378,9 @@ async function benchTarget(target: string, root: string, options: Options): Prom
       await load(url, options.scale);
       const rr = "repeatable\\ read";
       return [
-        await pgbench(target, url, "tpcb-like", options, logDir, rr),
+        await withUsage(target, options, () =>
+          pgbench(target, url, "tpcb-like", options, logDir, rr),
+        ),
         await pgbench(target, url, "select-only", options, logDir, rr),
       ];
     });
@@ -311,7 +398,8 @@ async function benchTarget(target: string, root: string, options: Options): Prom
         Promise.all(
           urls.map((url, i) => pgbench(`${target} qp${i}`, url, script, options, `${logDir}-${i}`)),
         );
-      const per = script === "tpcb-like" ? await measure(all) : await all();
+      const per =
+        script === "tpcb-like" ? await measure(() => withUsage(target, options, all)) : await all();
       results.push(...per);
       results.push({
         target: `${target} all`,
@@ -321,6 +409,7 @@ async function benchTarget(target: string, root: string, options: Options): Prom
         p99Ms: Math.max(...per.map((r) => r.p99Ms)),
         failed: per.reduce((sum, r) => sum + r.failed, 0),
         retried: per.reduce((sum, r) => sum + r.retried, 0),
+        endedAt: [],
       });
     }
     return results;
@@ -377,6 +466,7 @@ async function main(): Promise<void> {
     fs.rmSync(root, { recursive: true, force: true });
   }
   print(results);
+  printUsage();
   const ms = (us: number): string => (us / 1000).toFixed(2);
   for (const { target, stats } of allStats) {
     const commit = stats.commitLatency;
