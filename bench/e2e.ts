@@ -260,6 +260,11 @@ function printUsage(): void {
     const all = [...usage.values()].reduce((sum, u) => sum + u.cpuMs, 0);
     return [target, ...cells, per(all).toFixed(3)];
   });
+  printAligned(header, rows);
+}
+
+/** Prints a header and rows, each column right-aligned to its widest cell. */
+function printAligned(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
   console.log(line(header));
@@ -444,10 +449,7 @@ function print(results: RunResult[]): void {
     "retried",
     "failed",
   ];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
+  printAligned(header, rows);
 }
 
 async function main(): Promise<void> {

@@ -8,6 +8,7 @@
  * reports nothing.
  */
 import fs from "node:fs";
+import { statField } from "../src/io/proc-stat";
 
 /** /proc reports CPU times in USER_HZ ticks, 100 a second on Linux. */
 const ms_per_tick = 10;
@@ -80,9 +81,8 @@ export function snapshotUsage(): UsageSnapshot {
       const stat = readOrEmpty(`/proc/${pid}/task/${tid}/stat`);
       const status = readOrEmpty(`/proc/${pid}/task/${tid}/status`);
       if (stat === "" || status === "") continue;
-      // utime and stime are fields 14 and 15; those after "pid (comm) " start at field 3.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ticks = Number(fields[14 - 3]) + Number(fields[15 - 3]);
+      // utime and stime.
+      const ticks = Number(statField(stat, 14)) + Number(statField(stat, 15));
       const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       snapshot.set(`${pid}/${tid}`, { group, ticks, wakeups });
     }

@@ -21,6 +21,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { statField } from "./proc-stat";
 
 export const lock_file_name = "sidecar.lock";
 
@@ -120,9 +121,7 @@ function readHolder(file: string): Holder | undefined {
  */
 function startTimeOf(pid: number): string | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The fields after "pid (comm) " start at field 3.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[22 - 3];
+    return statField(fs.readFileSync(`/proc/${pid}/stat`, "utf8"), 22);
   } catch {
     return undefined;
   }

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { DirLock, DirLockError, lock_file_name } from "../../src/io/dir-lock";
+import { statField } from "../../src/io/proc-stat";
 import { makeTempDir, removeTempDir } from "../support/temp-dir";
 
 describe("data directory lock", () => {
@@ -84,8 +85,7 @@ describe("data directory lock", () => {
       assert.equal(holderLine(), String(process.pid));
       lock.release();
       // With its real start time it is that process's lock.
-      const stat = fs.readFileSync(`/proc/${other.pid}/stat`, "utf8");
-      const startTime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+      const startTime = statField(fs.readFileSync(`/proc/${other.pid}/stat`, "utf8"), 22);
       fs.writeFileSync(lockPath(), `${other.pid}\n${startTime}\n`);
       assert.throws(() => DirLock.acquire(dir), DirLockError);
     } finally {

@@ -69,6 +69,26 @@ describe("sidecar process (main.js)", function () {
     removeTempDir(dir);
   });
 
+  /** Starts a sidecar on `socketPath` that is expected to exit: its code, stdout and last log line. */
+  const failedStart = async (
+    socketPath: string,
+  ): Promise<{
+    code: unknown;
+    stdout: string;
+    line: { event: string; error: { code: string; message: string } };
+  }> => {
+    const child = spawn(process.execPath, [entry, "--data-dir", dataDir, "--socket", socketPath], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    let stderr = "";
+    let stdout = "";
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    return { code, stdout, line: JSON.parse(stderr.trim().split("\n").pop()!) };
+  };
+
   const start = async (): Promise<Spawned> => {
     const spawned = await spawnSidecar(["--data-dir", dataDir, "--socket", socket]);
     children.push(spawned.child);
@@ -191,20 +211,8 @@ describe("sidecar process (main.js)", function () {
     const before = fs.readFileSync(segment);
 
     // Another socket, so only the data directory is shared.
-    const child = spawn(
-      process.execPath,
-      [entry, "--data-dir", dataDir, "--socket", path.join(dir, "run2", "s.sock")],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    children.push(child);
-    let stderr = "";
-    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-    const code = await new Promise((resolve) => child.once("exit", resolve));
+    const { code, line } = await failedStart(path.join(dir, "run2", "s.sock"));
     assert.equal(code, 1);
-    const line = JSON.parse(stderr.trim().split("\n").pop()!) as {
-      event: string;
-      error: { code: string; message: string };
-    };
     assert.equal(line.event, "start_failed");
     assert.equal(line.error.code, "data_dir_in_use");
     assert.ok(line.error.message.includes(`process ${first.child.pid}`), line.error.message);
@@ -228,23 +236,9 @@ describe("sidecar process (main.js)", function () {
   it("exits non-zero with a JSON log line on a bad start", async () => {
     fs.mkdirSync(path.join(dir, "open"), { mode: 0o777 });
     fs.chmodSync(path.join(dir, "open"), 0o777);
-    const child = spawn(
-      process.execPath,
-      [entry, "--data-dir", dataDir, "--socket", path.join(dir, "open", "s.sock")],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    children.push(child);
-    let stderr = "";
-    let stdout = "";
-    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
-    child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()));
-    const code = await new Promise((resolve) => child.once("exit", resolve));
+    const { code, stdout, line } = await failedStart(path.join(dir, "open", "s.sock"));
     assert.equal(code, 1);
     assert.equal(stdout, "", "no ready line");
-    const line = JSON.parse(stderr.trim().split("\n").pop()!) as {
-      event: string;
-      error: { code: string };
-    };
     assert.equal(line.event, "start_failed");
     assert.equal(line.error.code, "socket_dir_insecure");
   });

@@ -25,6 +25,7 @@ import { ClusterLayout, type QpPaths } from "../../cluster/layout";
 import { qpPid } from "../../cluster/postgres";
 import { sidecarPid, startSidecar, stopSidecar } from "../../cluster/sidecar-process";
 import { processAlive } from "../../cluster/system";
+import { statField } from "../../io/proc-stat";
 import type { Random } from "./random";
 
 export const fault_kinds = ["kill-sidecar", "stall-journal", "kill-qp", "kill-host"] as const;
@@ -90,8 +91,7 @@ function childPids(pid: number): number[] {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === pid) children.push(Number(name));
+      if (Number(statField(stat, 4)) === pid) children.push(Number(name));
     } catch {
       // the process is gone
     }
