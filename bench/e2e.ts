@@ -12,7 +12,7 @@
  * and a sequence would hand out the same ids on two QPs.
  *
  *   node dist/bench/e2e.js [--scale 5] [--clients 8] [--seconds 15]
- *                          [--targets vanilla,vanilla-rr,ordo:1:1,ordo:2:4] [--cpu]
+ *                          [--targets vanilla,vanilla-rr,ordo:1:1,ordo:2:4] [--cpu] [--keep]
  *
  * `vanilla` runs at PostgreSQL's default READ COMMITTED, `vanilla-rr` at
  * REPEATABLE READ (what ordo forces); both retry serialization failures
@@ -21,6 +21,8 @@
  * `--cpu` also prints, for each TPC-B run, the CPU time and wake-ups per
  * transaction of each kind of process (backends, pgbench, sidecar, applier,
  * ...), read from /proc over the middle of the run (bench/proc-usage.ts).
+ * `--keep` leaves each cluster's directory, with its servers' and sidecar's
+ * logs, where it was and prints where.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -54,6 +56,8 @@ interface Options {
   targets: string[];
   /** Report CPU and wake-ups per transaction by process (Linux /proc). */
   cpu: boolean;
+  /** Leave the clusters' directories (server and sidecar logs) in place. */
+  keep: boolean;
 }
 
 interface RunResult {
@@ -75,11 +79,12 @@ function parseArgs(argv: string[]): Options {
     seconds: 15,
     targets: ["vanilla", "vanilla-rr", "ordo:1:1"],
     cpu: false,
+    keep: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === "--cpu") {
-      options.cpu = true;
+    if (flag === "--cpu" || flag === "--keep") {
+      options[flag === "--cpu" ? "cpu" : "keep"] = true;
       continue;
     }
     if (value === undefined) throw new Error(`${flag} needs a value`);
@@ -465,7 +470,8 @@ async function main(): Promise<void> {
     for (const target of options.targets)
       results.push(...(await benchTarget(target, root, options)));
   } finally {
-    fs.rmSync(root, { recursive: true, force: true });
+    if (options.keep) console.log(`kept the clusters' directories (logs) in ${root}`);
+    else fs.rmSync(root, { recursive: true, force: true });
   }
   print(results);
   printUsage();
