@@ -102,7 +102,7 @@
 typedef enum ApplyOutcome {
   APPLY_OK,
   APPLY_LOCK_CONFLICT, /* lock timeout or deadlock with a local transaction: doom it, retry */
-  APPLY_RETRY,         /* the origin is still held by a finishing backend: retry */
+  APPLY_RETRY,         /* the origin is still held by a finishing backend, or a cancel: retry */
   APPLY_FAILED         /* a bug or divergence: stop */
 } ApplyOutcome;
 
@@ -631,6 +631,9 @@ static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, int lock_wai
   if (registered) visibility_remove(xid);
   *error = edata;
   if (setting_up_origin && edata->sqlerrcode == ERRCODE_OBJECT_IN_USE) return APPLY_RETRY;
+  /* A cancel (pg_cancel_backend, a stray SIGINT) says nothing about the commit: never a reason
+   * to stop applying. apply_commit logs it and retries. */
+  if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED) return APPLY_RETRY;
   if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
       edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
     return APPLY_LOCK_CONFLICT;
@@ -844,12 +847,18 @@ static int doom_row_holder(PGPROC *proc, TransactionId xid, const wire_message *
   }
   /* Awaiting its verdict: the adjudicator rejects it (it wrote a key C wrote after its start). */
   if (state == ORDO_TURN_SENT) return 0;
-  if (marked_at < 0) {
-    /* Just marked: a statement stuck in a lock wait never reaches a hook, so signal it now. */
-    if (proc->waitLock != NULL) signal_conflict(proc);
+  /*
+   * A statement stuck in a lock wait never reaches a hook, marked just now or
+   * earlier (it may have entered the wait after the mark): signal it now. Its
+   * lock may be held by a local commit that waits for its turn behind this
+   * very apply, which would leave all three waiting out the grace.
+   */
+  if (proc->waitLock != NULL) {
+    signal_conflict(proc);
     return 1;
   }
-  if (now - marked_at >= (int64)ordo_apply_lock_grace_ms * 1000) signal_conflict(proc);
+  if (marked_at >= 0 && now - marked_at >= (int64)ordo_apply_lock_grace_ms * 1000)
+    signal_conflict(proc);
   return 1;
 }
 
