@@ -828,6 +828,7 @@ static int doom_row_holder(PGPROC *proc, TransactionId xid, const wire_message *
       slot->doom_pid = pid;
       slot->doom_lxid = lxid;
       slot->doom_at_us = now;
+      slot->doom_tau = tau;
     }
   }
   SpinLockRelease(&replication_shared->mutex);

@@ -38,6 +38,11 @@ typedef struct OrdoTurnSlot {
   int doom_pid;
   LocalTransactionId doom_lxid;
   int64 doom_at_us; /* replication_monotonic_us() when marked */
+  int64 doom_tau;   /* the commit that needed the row: the retry waits until it is applied */
+  /* Set by a backend whose aborted transaction lost to the commit at see_tau
+   * while it waits for applied_tau to reach it (replication_wait_retry): whoever
+   * moves applied_tau there wakes it. 0 when not waiting. */
+  int64 see_tau;
 } OrdoTurnSlot;
 
 typedef struct OrdoReplicationShared {
@@ -60,6 +65,7 @@ typedef struct OrdoReplicationShared {
 extern bool ordo_replication;
 extern char *ordo_database;
 extern int ordo_apply_lock_grace_ms;
+extern int ordo_retry_wait_ms;
 extern OrdoReplicationShared *replication_shared;
 
 extern int64 replication_monotonic_us(void);

@@ -84,6 +84,9 @@ static void forget_registration(void) {
 
 static void report_verdict(const OrdoReply *reply) {
   bool has_detail = reply->detail[0] != '\0';
+  /* A conflict names the commit it lost to: the retry should see it (commit_resource_release). */
+  if (reply->verdict == WIRE_VERDICT_CONFLICT || reply->verdict == WIRE_VERDICT_SCHEMA_CONFLICT)
+    replication_retry_after(reply->tau_commit);
   switch (reply->verdict) {
     case WIRE_VERDICT_CONFLICT:
       ereport(ERROR, (errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -250,7 +253,17 @@ static bool planted_bug_on(const char *name) {
 static void commit_resource_release(ResourceReleasePhase release_phase, bool isCommit,
                                     bool isTopLevel, void *arg) {
   int64 tau = visible_pending_tau;
-  if (release_phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel || tau == 0) return;
+  if (release_phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel) return;
+  /*
+   * Lost a conflict: the retry must not take its snapshot before this QP
+   * applied the commit it lost to (docs/replication.md section 4). Outside a
+   * transaction block the wait is here, after the locks are released (that
+   * apply may need our rows) and before the client hears the end of its
+   * command; in a block it is at the retry's BEGIN.
+   */
+  if (!isCommit && MyBackendType == B_BACKEND)
+    replication_retry_wait_at_abort(IsTransactionBlock());
+  if (tau == 0) return;
   visible_pending_tau = 0;
   /* Planted bug skip-visible-wait: the client hears "committed" before other QPs show it. */
   if (planted_bug_on("skip-visible-wait")) return;
@@ -294,7 +307,7 @@ static void commit_xact_callback(XactEvent event, void *arg) {
          * sidecar said no other QP counts: then our local commit made it visible everywhere. */
         if (phase == PHASE_COMMITTED && !phase_visible_here) visible_pending_tau = phase_tau_commit;
       }
-      replication_doom_clear();
+      (void)replication_doom_clear();
       phase = PHASE_IDLE; /* the entry stays COMMITTED until pruned */
       phase_xid = InvalidTransactionId;
       capture_forget();
@@ -305,7 +318,8 @@ static void commit_xact_callback(XactEvent event, void *arg) {
         turn_open = false;
       }
       visible_pending_tau = 0;
-      replication_doom_clear();
+      /* Doomed for a commit earlier in the order: the retry should see that commit. */
+      replication_retry_after(replication_doom_clear());
       commit_on_abort();
       capture_forget();
       break;

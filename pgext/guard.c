@@ -190,6 +190,11 @@ static void guard_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bo
   bool active = MyBackendType == B_BACKEND && IsTransactionState() && ordo_extension_installed();
 
   if (active && !is_transaction_control(parsetree)) guard_check_live();
+  /* The retry of a block that lost a conflict: before it takes a snapshot (replication.h). */
+  if (active && IsA(parsetree, TransactionStmt) &&
+      (((TransactionStmt *)parsetree)->kind == TRANS_STMT_BEGIN ||
+       ((TransactionStmt *)parsetree)->kind == TRANS_STMT_START))
+    replication_retry_wait_at_begin();
   if (active && IsA(parsetree, TruncateStmt)) check_truncate((TruncateStmt *)parsetree);
   if (active && IsA(parsetree, DropStmt)) check_drop_trigger((DropStmt *)parsetree);
   if (active && IsA(parsetree, AlterTableStmt))

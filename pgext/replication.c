@@ -37,12 +37,15 @@
 
 #define ordo_apply_lock_grace_ms_default 200
 #define ordo_apply_lock_grace_ms_max 600000
+#define ordo_retry_wait_ms_default 1000
+#define ordo_retry_wait_ms_max 60000
 #define replication_turn_poll_ms 100
 #define replication_applier_restart_s 1
 
 bool ordo_replication = false;
 char *ordo_database = NULL;
 int ordo_apply_lock_grace_ms = ordo_apply_lock_grace_ms_default;
+int ordo_retry_wait_ms = ordo_retry_wait_ms_default;
 OrdoReplicationShared *replication_shared = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -111,6 +114,14 @@ void replication_init(void) {
                           &ordo_apply_lock_grace_ms, ordo_apply_lock_grace_ms_default, 1,
                           ordo_apply_lock_grace_ms_max, PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL,
                           NULL);
+  DefineCustomIntVariable(
+      "ordo.retry_wait",
+      "How long a transaction that lost a conflict to a commit waits for this query processor to "
+      "apply that commit before its client hears 40001.",
+      "So that the client's retry sees the commit it lost to instead of losing to it again. 0: "
+      "no wait.",
+      &ordo_retry_wait_ms, ordo_retry_wait_ms_default, 0, ordo_retry_wait_ms_max, PGC_USERSET,
+      GUC_UNIT_MS, NULL, NULL, NULL);
   prev_shmem_request_hook = shmem_request_hook;
   shmem_request_hook = replication_shmem_request;
   prev_shmem_startup_hook = shmem_startup_hook;
@@ -242,7 +253,8 @@ void replication_wake_turns(void) {
   SpinLockAcquire(&replication_shared->mutex);
   for (i = 0; i < replication_shared->nslots; i++) {
     OrdoTurnSlot *s = &replication_shared->slots[i];
-    if (s->state == ORDO_TURN_WAITING && s->prev_tau > 0 && s->prev_tau <= applied)
+    if ((s->state == ORDO_TURN_WAITING && s->prev_tau > 0 && s->prev_tau <= applied) ||
+        (s->see_tau > 0 && s->see_tau <= applied))
       procnos[n++] = i;
   }
   SpinLockRelease(&replication_shared->mutex);
@@ -377,15 +389,94 @@ void replication_check_doomed(void) {
                        "holds.")));
 }
 
-void replication_doom_clear(void) {
+int64 replication_doom_clear(void) {
   OrdoTurnSlot *slot;
-  if (!ordo_replication || replication_shared == NULL || MyProc == NULL) return;
+  int64 tau = 0;
+  if (!ordo_replication || replication_shared == NULL || MyProc == NULL) return 0;
   slot = my_slot();
-  if (slot->doom_lxid == InvalidLocalTransactionId) return;
+  if (slot->doom_lxid == InvalidLocalTransactionId) return 0;
   /* A mark for another pid is stale (an earlier backend in this PGPROC): cleared too. */
   SpinLockAcquire(&replication_shared->mutex);
+  if (slot->doom_pid == MyProcPid) tau = slot->doom_tau;
   slot->doom_pid = 0;
   slot->doom_lxid = InvalidLocalTransactionId;
   slot->doom_at_us = 0;
+  slot->doom_tau = 0;
   SpinLockRelease(&replication_shared->mutex);
+  return tau;
+}
+
+/* ---- a retry after a lost conflict sees the commit it lost to (§4) ---- */
+
+/* The newest commit this backend's last aborted transaction lost to; 0: none. */
+static int64 retry_see_tau = 0;
+
+void replication_retry_after(int64 tau) {
+  if (tau > retry_see_tau) retry_see_tau = tau;
+}
+
+/* Waits until applied_tau >= tau, at most ordo.retry_wait; interruptible unless interrupts are
+ * held (in an abort). Never throws an error of its own. */
+static void wait_applied(int64 tau) {
+  int64 deadline;
+  OrdoTurnSlot *slot;
+
+  if (ordo_retry_wait_ms == 0 || proc_exit_inprogress) return;
+  if (replication_applied_tau() >= tau) return;
+  slot = my_slot();
+  SpinLockAcquire(&replication_shared->mutex);
+  slot->see_tau = tau;
+  SpinLockRelease(&replication_shared->mutex);
+  /* After see_tau is set (the release orders it): a waker that moved applied_tau sees it, or we
+   * see the move. */
+  deadline = replication_monotonic_us() + (int64)ordo_retry_wait_ms * 1000;
+  PG_TRY();
+  {
+    for (;;) {
+      int64 now = replication_monotonic_us();
+      int64 remaining_ms = (deadline - now + 999) / 1000;
+      pg_memory_barrier();
+      if (replication_applied_tau() >= tau) break;
+      /* No applier, or none that holds a lease: the retry fails with XX000 or OC002 anyway. */
+      if (replication_shared->failed ||
+          (int64)pg_atomic_read_u64(&replication_shared->lease_until_us) <= now)
+        break;
+      if (remaining_ms <= 0) {
+        elog(DEBUG1,
+             "ordo: gave up waiting %d ms for this query processor to apply the commit at "
+             "tau " INT64_FORMAT " (applied " INT64_FORMAT ")",
+             ordo_retry_wait_ms, tau, replication_applied_tau());
+        break;
+      }
+      (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                      Min(remaining_ms, replication_turn_poll_ms), PG_WAIT_EXTENSION);
+      ResetLatch(MyLatch);
+      CHECK_FOR_INTERRUPTS(); /* a cancel ends the wait (a no-op while interrupts are held) */
+    }
+  }
+  PG_FINALLY();
+  {
+    SpinLockAcquire(&replication_shared->mutex);
+    slot->see_tau = 0;
+    SpinLockRelease(&replication_shared->mutex);
+  }
+  PG_END_TRY();
+}
+
+void replication_retry_wait_at_abort(bool explicit_block) {
+  int64 tau = retry_see_tau;
+  if (!ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0) return;
+  /* A transaction block is retried from its BEGIN: wait there (replication_retry_wait_at_begin),
+   * after the client heard the error; a client that reads the error and the end of the
+   * command as one (pgbench) then holds none of its other sessions' statements back. */
+  if (explicit_block) return;
+  retry_see_tau = 0;
+  wait_applied(tau);
+}
+
+void replication_retry_wait_at_begin(void) {
+  int64 tau = retry_see_tau;
+  retry_see_tau = 0;
+  if (!ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0) return;
+  wait_applied(tau);
 }

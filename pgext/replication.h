@@ -66,7 +66,20 @@ extern void replication_turn_finish(bool committed);
  * commit earlier in the commit order changes. Called at each statement and
  * at PRE_COMMIT; cheap when not marked. No-op when replication is off. */
 extern void replication_check_doomed(void);
-/* Clears this backend's doom mark; at transaction end. Never throws. */
-extern void replication_doom_clear(void);
+/* Clears this backend's doom mark; at transaction end. Never throws. Returns
+ * the tau of the commit that doomed the ending transaction, 0 if none. */
+extern int64 replication_doom_clear(void);
+
+/* A retry after a lost conflict (docs/replication.md §4): the aborting
+ * transaction lost to the commit at tau (0: unknown, ignored); the newest
+ * such tau is kept. The retry must not take its snapshot before this QP
+ * applied that commit, so the backend waits for it (up to ordo.retry_wait):
+ * at the end of the abort, after the locks are released, for a transaction
+ * outside a block (explicit_block false), whose retry takes its snapshot
+ * before any hook runs; else at the next BEGIN (or START TRANSACTION), which
+ * takes none. Neither throws of its own; the BEGIN wait can be cancelled. */
+extern void replication_retry_after(int64 tau);
+extern void replication_retry_wait_at_abort(bool explicit_block);
+extern void replication_retry_wait_at_begin(void);
 
 #endif /* ORDO_REPLICATION_H */

@@ -59,6 +59,15 @@ export type Decision =
       readonly approved: false;
       readonly verdict: "conflict" | "limit_exceeded" | "schema_conflict";
       readonly detail: string;
+      /**
+       * The tau_commit of the durable commit this transaction lost to, once
+       * known (a committed write, lock or schema change); 0 for a commit still
+       * in flight, a limit or a snapshot past the horizon. A retry that starts
+       * after its QP applied it sees that commit.
+       */
+      readonly conflictTau: number;
+      /** It lost to a commit still in flight (approved, not yet durable): conflictTau is 0. */
+      readonly lostToInFlight: boolean;
     };
 
 export interface AdjudicatorOptions {
@@ -218,12 +227,24 @@ export class Adjudicator {
     for (let i = 0; i < txns.length; i++) {
       const limit = exceededLimit(txns[i].writes, this.#limits);
       if (limit !== null) {
-        decisions[i] = { approved: false, verdict: "limit_exceeded", detail: limit };
+        decisions[i] = {
+          approved: false,
+          verdict: "limit_exceeded",
+          detail: limit,
+          conflictTau: 0,
+          lostToInFlight: false,
+        };
         continue;
       }
       const schemaConflict = this.#schema.check(tableSets[i], txns[i].tauStart);
       if (schemaConflict !== null) {
-        decisions[i] = { approved: false, verdict: "schema_conflict", detail: schemaConflict };
+        decisions[i] = {
+          approved: false,
+          verdict: "schema_conflict",
+          detail: schemaConflict.detail,
+          conflictTau: schemaConflict.tau,
+          lostToInFlight: schemaConflict.tau === 0,
+        };
         continue;
       }
       const keys = keySetOf(txns[i].writes);
@@ -258,6 +279,8 @@ export class Adjudicator {
         approved: false,
         verdict: "conflict",
         detail: `snapshot too old: tau_start ${tauStart} is before the history horizon ${this.horizonTau}`,
+        conflictTau: 0,
+        lostToInFlight: false,
       };
     }
     const reason = conflictReason(verdict);
@@ -274,6 +297,8 @@ export class Adjudicator {
       approved: false,
       verdict: "conflict",
       detail: describe(reason, batch.conflictTaus[at], tauStart),
+      conflictTau: batch.conflictTaus[at],
+      lostToInFlight: reason === "in_flight_write" || reason === "in_flight_shared",
     };
   }
 

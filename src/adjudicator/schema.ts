@@ -65,6 +65,12 @@ function bump(map: Map<string, number>, table: string, by: number): void {
   else map.set(table, count);
 }
 
+/** Why a transaction cannot commit, and the tau of the commit it lost to (0: one in flight). */
+export interface SchemaConflict {
+  readonly detail: string;
+  readonly tau: number;
+}
+
 export class SchemaVersions {
   /** Table → tau_commit of its last DDL. */
   readonly #ddlTau = new Map<string, number>();
@@ -74,30 +80,39 @@ export class SchemaVersions {
   readonly #dmlInFlight = new Map<string, number>();
 
   /** Why `tables` cannot commit from a snapshot at `tauStart`, or null. */
-  check(tables: TableSet, tauStart: number): string | null {
+  check(tables: TableSet, tauStart: number): SchemaConflict | null {
     for (const table of tables.dml) {
       const tau = this.#ddlTau.get(table);
       if (tau !== undefined && tau > tauStart) {
-        return `${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`;
+        return {
+          detail: `${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`,
+          tau,
+        };
       }
       if (this.#ddlInFlight.has(table)) {
-        return `${printable(table)} has a schema change in flight`;
+        return { detail: `${printable(table)} has a schema change in flight`, tau: 0 };
       }
     }
     for (const table of tables.ddl) {
       if (this.#ddlInFlight.has(table)) {
-        return `${printable(table)} has another schema change in flight`;
+        return { detail: `${printable(table)} has another schema change in flight`, tau: 0 };
       }
       const tau = this.#ddlTau.get(table);
       if (tau !== undefined && tau > tauStart) {
-        return `${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`;
+        return {
+          detail: `${printable(table)} changed schema at tau ${tau}, after tau_start ${tauStart}`,
+          tau,
+        };
       }
       if (this.#dmlInFlight.has(table)) {
-        return `${printable(table)} has writes in flight`;
+        return { detail: `${printable(table)} has writes in flight`, tau: 0 };
       }
       const written = this.#dmlTau.get(table);
       if (written !== undefined && written > tauStart) {
-        return `${printable(table)} was written at tau ${written}, after tau_start ${tauStart}`;
+        return {
+          detail: `${printable(table)} was written at tau ${written}, after tau_start ${tauStart}`,
+          tau: written,
+        };
       }
     }
     return null;

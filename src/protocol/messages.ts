@@ -90,6 +90,11 @@ export interface CommitReply {
   verdict: Verdict;
   /** `CommitReplyFlag` bits. */
   flags: number;
+  /**
+   * Committed: the commit's tau. Conflict or schema conflict: the tau of the
+   * commit it lost to, or of a later one (a retry started once the QP applied
+   * it sees it); 0 if unknown. 0 otherwise.
+   */
   tauCommit: number;
   /**
    * Committed: the tau assigned just before this one by any journal of the

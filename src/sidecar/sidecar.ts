@@ -251,12 +251,17 @@ export class Sidecar {
     }
     if (!decision.approved) {
       const verdict = verdict_of_decision[decision.verdict];
+      // The commit it lost to: the QP's retry waits until it applied it (docs/protocol.md).
+      // One still in flight has no tau yet: the reply waits until it is durable.
+      const conflictTau = decision.lostToInFlight
+        ? await this.#inFlightTau()
+        : decision.conflictTau;
       return {
         type: MessageType.CommitReply,
         requestId: request.requestId,
         verdict,
         flags: 0,
-        tauCommit: 0,
+        tauCommit: conflictTau,
         prevTau: 0,
         detail: decision.detail,
       };
@@ -268,6 +273,18 @@ export class Sidecar {
     } finally {
       this.#pending.delete(txn);
     }
+  }
+
+  /**
+   * Once every commit in flight now has settled: the newest tau_commit among
+   * them (0: none committed). A commit in flight now is at or below it.
+   */
+  async #inFlightTau(): Promise<number> {
+    let newest = 0;
+    for (const outcome of await Promise.all([...this.#pending.values()])) {
+      if (outcome.kind === "committed" && outcome.tauCommit > newest) newest = outcome.tauCommit;
+    }
+    return newest;
   }
 
   /** Refuses new commits and resolves once every pending commit has settled. */

@@ -33,10 +33,12 @@ function approve(adjudicator: Adjudicator, tauStart: number, writes: Write[]): T
   return decision.ticket;
 }
 
-function expectConflict(decision: Decision, pattern: RegExp): void {
+/** `conflictTau`: the commit the loser must see before its retry (0: one still in flight). */
+function expectConflict(decision: Decision, pattern: RegExp, conflictTau?: number): void {
   assert.ok(!decision.approved, "expected a conflict");
   assert.equal(decision.verdict, "conflict");
   assert.match(decision.detail, pattern);
+  if (conflictTau !== undefined) assert.equal(decision.conflictTau, conflictTau);
 }
 
 for (const each of engines) {
@@ -51,6 +53,7 @@ for (const each of engines) {
       expectConflict(
         adj.adjudicate({ tauStart: 100, writes: [upd("k")] }),
         /concurrent transaction/,
+        0,
       );
     });
 
@@ -61,6 +64,7 @@ for (const each of engines) {
       expectConflict(
         adj.adjudicate({ tauStart: 120, writes: [del("k")] }),
         /later commit.*150 > tau_start 120/,
+        150,
       );
     });
 
@@ -102,6 +106,7 @@ for (const each of engines) {
       expectConflict(
         adj.adjudicate({ tauStart: 110, writes: [del("parent")] }),
         /locked shared by a later commit/,
+        130,
       );
       approve(adj, 130, [del("parent")]);
 

@@ -56,7 +56,8 @@ describe("schema versions", function () {
     versions.release(t);
     versions.commit(t, 100);
     const writer = { ddl: [], dml: [tableOfKey(rowKey("t", "1"))!] };
-    assert.match(versions.check(writer, 99)!, /"public\.t" changed schema at tau 100/);
+    assert.match(versions.check(writer, 99)!.detail, /"public\.t" changed schema at tau 100/);
+    assert.equal(versions.check(writer, 99)!.tau, 100, "the commit a retry must see");
     assert.equal(versions.check(writer, 100), null);
     versions.forgetBefore(100);
     assert.equal(versions.check(writer, 50), null);
@@ -71,9 +72,10 @@ describe("schema versions", function () {
     versions.commit(writer, 100);
     // The DDL ran without the row written at 100: every applier would run it after that row.
     assert.match(
-      versions.check({ ddl: [t], dml: [] }, 99)!,
+      versions.check({ ddl: [t], dml: [] }, 99)!.detail,
       /"public\.t" was written at tau 100, after tau_start 99/,
     );
+    assert.equal(versions.check({ ddl: [t], dml: [] }, 99)!.tau, 100);
     assert.equal(versions.check({ ddl: [t], dml: [] }, 100), null);
     assert.equal(versions.check({ ddl: [tableOfKey(ddlKey("u"))!], dml: [] }, 99), null);
     versions.forgetBefore(100);
@@ -86,13 +88,13 @@ describe("schema versions", function () {
     const catalog = tableSetOf([{ kind: WriteKind.Ddl, key: catalogKey }]);
     assert.equal(catalog.ddl.length, 1);
     versions.reserve(catalog);
-    assert.match(
-      versions.check(catalog, 10)!,
-      /^the catalog \(DDL on objects other than tables\) has another schema change in flight/,
-    );
+    assert.deepEqual(versions.check(catalog, 10), {
+      detail: "the catalog (DDL on objects other than tables) has another schema change in flight",
+      tau: 0,
+    });
     versions.release(catalog);
     versions.commit(catalog, 100);
-    assert.match(versions.check(catalog, 99)!, /^the catalog .* changed schema at tau 100/);
+    assert.match(versions.check(catalog, 99)!.detail, /^the catalog .* changed schema at tau 100/);
     assert.equal(versions.check(catalog, 100), null);
     // Row writers never name the catalog key, so they do not conflict with it.
     assert.equal(versions.check({ ddl: [], dml: [tableOfKey(rowKey("t", "1"))!] }, 99), null);

@@ -123,6 +123,105 @@ describe("replication across QPs (e2e)", function () {
     }
   });
 
+  it("starts the retry of a transaction that lost a conflict once its QP applied the commit it lost to", async function () {
+    // B's applier is stopped: A's commit reaches QP c but not B. B's writer
+    // then loses at its COMMIT (the adjudicator finds A's commit); its retry
+    // must not take a snapshot before B applied A's commit, or it would lose
+    // to it again. A block is retried from its BEGIN, which waits; a single
+    // statement's snapshot comes before any hook, so its abort waits instead.
+    const { rows: applier } = await b.query(
+      "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ordo applier'",
+    );
+    assert.equal(applier.length, 1, "one applier");
+    const pid = applier[0].pid as number;
+    const read = async (k: number): Promise<string> =>
+      (await b.query("SELECT v FROM kv WHERE k = $1", [k])).rows[0].v as string;
+
+    /** A updates row k; B runs `lose` while its applier is stopped, then `retry`; the applier
+     * runs again 400 ms after `lose` started. */
+    const loseWhileBehind = async (
+      k: number,
+      lose: () => Promise<unknown>,
+      retry: () => Promise<string>,
+    ) => {
+      await a.query("INSERT INTO kv VALUES ($1, 'start')", [k]);
+      process.kill(pid, "SIGSTOP");
+      let resumedAt = 0;
+      const resume = (): void => {
+        if (resumedAt !== 0) return;
+        resumedAt = Date.now();
+        process.kill(pid, "SIGCONT");
+      };
+      // A's client hears "committed" only once B applied it too: awaited at the end.
+      const aCommit = a.query("UPDATE kv SET v = 'a' WHERE k = $1", [k]);
+      try {
+        await waitFor("A's commit on QP c", async () => {
+          const { rows } = await c.query("SELECT v FROM kv WHERE k = $1", [k]);
+          return rows[0].v === "a";
+        });
+        const timer = setTimeout(resume, 400);
+        const error = await sqlError(lose);
+        await b.query("ROLLBACK").catch(() => undefined);
+        const seen = await retry();
+        clearTimeout(timer);
+        return { error, retriedAt: Date.now(), resumedAt, seen };
+      } finally {
+        resume();
+        await aCommit;
+      }
+    };
+
+    // A block: COMMIT fails at once; the retry's BEGIN waits for B's applier.
+    const block = await loseWhileBehind(
+      3000,
+      async () => {
+        await b.query("BEGIN");
+        await b.query("UPDATE kv SET v = 'b' WHERE k = 3000");
+        await b.query("COMMIT");
+      },
+      async () => {
+        await b.query("BEGIN");
+        const seen = await read(3000);
+        await b.query("COMMIT");
+        return seen;
+      },
+    );
+    assert.equal(block.error?.code, "40001");
+    assert.match(block.error!.message, /OC000/);
+    assert.ok(block.resumedAt > 0 && block.retriedAt >= block.resumedAt, "the retry waited");
+    assert.equal(block.seen, "a", "the retry's snapshot holds the commit it lost to");
+
+    // One statement outside a block: its 40001 comes once B applied A's commit.
+    const single = await loseWhileBehind(
+      3001,
+      () => b.query("UPDATE kv SET v = 'b' WHERE k = 3001"),
+      () => read(3001),
+    );
+    assert.equal(single.error?.code, "40001");
+    assert.ok(
+      single.resumedAt > 0 && single.retriedAt >= single.resumedAt,
+      "the session's next statement waited for the abort",
+    );
+    assert.equal(single.seen, "a", "the retry's snapshot holds the commit it lost to");
+
+    // Doomed instead: B's writer holds the row A's commit needs; B's applier
+    // dooms it, and the retry's BEGIN waits until the applier got past it.
+    await a.query("INSERT INTO kv VALUES (3002, 'start')");
+    await b.query("BEGIN");
+    await b.query("UPDATE kv SET v = 'b' WHERE k = 3002");
+    const aDooms = a.query("UPDATE kv SET v = 'a' WHERE k = 3002");
+    let doomed: Awaited<ReturnType<typeof sqlError>> = null;
+    for (const deadline = Date.now() + 10_000; doomed === null && Date.now() < deadline;) {
+      doomed = await sqlError(() => b.query("SELECT 1"));
+    }
+    await b.query("ROLLBACK");
+    assert.equal(doomed?.code, "40001");
+    await b.query("BEGIN");
+    assert.equal(await read(3002), "a", "the retry's snapshot holds the commit that doomed it");
+    await b.query("COMMIT");
+    await aDooms;
+  });
+
   it("lets a transaction write a row whose last commit its snapshot sees, though it began before it", async function () {
     // tau_start follows what the snapshot saw, not when BEGIN ran: a commit
     // stamped between BEGIN and the first query is no conflict.

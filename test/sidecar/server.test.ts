@@ -270,6 +270,7 @@ describe("sidecar over a Unix socket", function () {
     const stale = (await again.commit(commitRequest(start, [upd("orders/1")]))) as CommitReply;
     assert.equal(stale.verdict, Verdict.Conflict);
     assert.match(stale.detail, new RegExp(`tau_commit ${first.tauCommit}`));
+    assert.equal(stale.tauCommit, first.tauCommit, "the conflict names the commit it lost to");
     committed(await again.commit(commitRequest(first.tauCommit, [upd("orders/1")])));
   });
 

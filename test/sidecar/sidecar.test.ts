@@ -92,16 +92,23 @@ describe("sidecar core", () => {
     });
   });
 
-  it("answers a conflicting second writer at once, without touching the journal", async () => {
+  it("answers a writer that lost to one in flight once that one is durable, naming its tau", async () => {
     const { journal, sidecar } = setup();
     const first = track(sidecar.commit(commitRequest(t0, [upd("k")])));
-    const second = (await sidecar.commit(commitRequest(t0, [upd("k")]))) as CommitReply;
-    assert.equal(second.verdict, Verdict.Conflict);
-    assert.match(second.detail, /concurrent/);
-    assert.equal(journal.held.length, 1);
+    const second = track(sidecar.commit(commitRequest(t0, [upd("k")])));
+    await settle();
+    assert.equal(journal.held.length, 1, "the loser never touches the journal");
+    assert.equal(second.done, false, "no reply while the commit it lost to has no tau");
     journal.held[0].resolve(t0 + 1);
     await settle();
     assert.equal((first.value as CommitReply).verdict, Verdict.Committed);
+    const lost = second.value as CommitReply;
+    assert.equal(lost.verdict, Verdict.Conflict);
+    assert.match(lost.detail, /concurrent/);
+    assert.equal(lost.tauCommit, t0 + 1, "the retry waits to see the commit it lost to");
+    const third = (await sidecar.commit(commitRequest(t0, [upd("k")]))) as CommitReply;
+    assert.equal(third.verdict, Verdict.Conflict);
+    assert.equal(third.tauCommit, t0 + 1, "the durable commit a retry must see first");
   });
 
   it("asserts invariant 1: a tau_commit not after tau_start never becomes committed", async () => {
