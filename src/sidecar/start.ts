@@ -91,11 +91,11 @@ export interface StartSidecarOptions {
   journalFenceAfterUs?: number;
   /** CLOCK_MONOTONIC for leases. Default: the real one. */
   monotonic?: Clock;
-  /** Lease carried by each WATERMARK (default lease_us_default, 500 ms). */
+  /** Lease carried by each WATERMARK (default lease_us_default, 2 s). */
   leaseUs?: number;
   /** A QP lagging the release point by more than this loses its lease (default 2 s). */
   fenceAfterUs?: number;
-  /** Heartbeat of idle journals while there are subscriptions (default 1 ms). */
+  /** Heartbeat of idle journals while there are subscriptions (default 50 ms). */
   heartbeatIntervalUs?: number;
   /** Bytes a live subscription may hold unsent before it moves to catch-up. */
   subscriptionBufferBytesMax?: number;
