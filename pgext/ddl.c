@@ -219,6 +219,12 @@ static bool plan_alter_table(DdlPlan *plan, AlterTableStmt *stmt) {
   }
   if (stmt->objtype != OBJECT_TABLE) return false;
   add_rangevar(plan, stmt->relation);
+  {
+    /* Its row type may be another table's column type: a new or dropped column changes
+     * what that table's rows hold too. */
+    Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+    if (OidIsValid(relid)) add_type_tables(plan, get_rel_type_id(relid));
+  }
   foreach (lc, stmt->cmds) {
     AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
     if (cmd->subtype == AT_AttachPartition || cmd->subtype == AT_DetachPartition ||
@@ -531,6 +537,30 @@ static void refuse_concurrently(const char *what) {
 }
 
 /*
+ * CREATE OR REPLACE of a function that exists: a new body changes what the
+ * rows of the tables whose constraints, defaults, generated columns or
+ * indexes call it may hold, as DROP FUNCTION ... CASCADE would.
+ */
+static void add_replaced_function_tables(DdlPlan *plan, CreateFunctionStmt *stmt) {
+  Oid argtypes[FUNC_MAX_ARGS];
+  int nargs = 0;
+  ListCell *lc;
+  Oid func;
+  if (!stmt->replace) return;
+  foreach (lc, stmt->parameters) {
+    FunctionParameter *param = lfirst_node(FunctionParameter, lc);
+    Oid type;
+    if (param->mode == FUNC_PARAM_OUT || param->mode == FUNC_PARAM_TABLE) continue;
+    if (nargs >= FUNC_MAX_ARGS) return; /* CREATE FUNCTION itself refuses it */
+    type = LookupTypeNameOid(NULL, param->argType, true);
+    if (!OidIsValid(type)) return; /* then no such function exists yet */
+    argtypes[nargs++] = type;
+  }
+  func = LookupFuncName(stmt->funcname, nargs, argtypes, true);
+  if (OidIsValid(func)) add_dependent_tables(plan, ProcedureRelationId, func);
+}
+
+/*
  * Gathers what a statement changes of tables. True: a table statement, which
  * these rules handle whether or not it named a captured table; false: any
  * other (DROP SCHEMA may still have named its tables).
@@ -592,6 +622,9 @@ static bool plan_statement(DdlPlan *plan, Node *parsetree) {
       return false;
     case T_ReassignOwnedStmt:
       add_owned_tables(plan, ((ReassignOwnedStmt *)parsetree)->roles);
+      return false;
+    case T_CreateFunctionStmt:
+      add_replaced_function_tables(plan, (CreateFunctionStmt *)parsetree);
       return false;
     case T_IndexStmt:
       add_rangevar(plan, ((IndexStmt *)parsetree)->relation);

@@ -689,6 +689,59 @@ describe("replication across QPs (e2e)", function () {
     }
   });
 
+  it("makes CREATE OR REPLACE of a function a constraint calls, and ALTER TABLE of a row type another table uses, schema changes of those tables (OC001)", async function () {
+    await a.query(
+      "CREATE FUNCTION small_enough(x int) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT x < 100'",
+    );
+    await a.query("CREATE TABLE checked_t (id int PRIMARY KEY, v int CHECK (small_enough(v)))");
+    await a.query("CREATE TABLE inner_t (id int PRIMARY KEY, n int)");
+    await a.query("CREATE TABLE outer_t (id int PRIMARY KEY, item inner_t)");
+    await waitFor("the tables on QP 1", async () => {
+      const { rows } = await b.query("SELECT to_regclass('outer_t') IS NOT NULL AS ok");
+      return rows[0].ok === true;
+    });
+    // Each changes what the writer's row may hold on the QPs that apply it
+    // after the change: a CHECK the row no longer passes, a composite value
+    // with one attribute too few. Committed behind the change, the row would
+    // stop those QPs' appliers; the writer must lose instead.
+    const cases = [
+      {
+        insert: "INSERT INTO checked_t VALUES (1, 50)",
+        change:
+          "CREATE OR REPLACE FUNCTION small_enough(x int) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT x < 10'",
+        done: "SELECT prosrc LIKE '%< 10%' AS done FROM pg_proc WHERE proname = 'small_enough'",
+      },
+      {
+        insert: "INSERT INTO outer_t VALUES (1, ROW(1, 2))",
+        change: "ALTER TABLE inner_t ADD COLUMN extra int",
+        done: "SELECT count(*) = 1 AS done FROM pg_attribute WHERE attrelid = 'inner_t'::regclass AND attname = 'extra'",
+      },
+    ];
+    for (const { insert, change, done } of cases) {
+      const writer = await cluster.client(1);
+      try {
+        await writer.query("BEGIN");
+        await writer.query(insert);
+        await a.query(change);
+        await waitFor(`${change} on QP 1`, async () => (await b.query(done)).rows[0].done === true);
+        const err = await sqlError(() => writer.query("COMMIT"));
+        assert.equal(err?.code, "40001", `${change}: ${JSON.stringify(err)}`);
+        assert.match(err!.message, /OC001/);
+      } finally {
+        await writer.end().catch(() => undefined);
+      }
+    }
+    // Every QP goes on applying, and the retries commit.
+    await b.query("INSERT INTO checked_t VALUES (2, 5)");
+    await b.query("INSERT INTO outer_t VALUES (2, ROW(1, 2, 3))");
+    for (const client of [a, c]) {
+      const { rows } = await client.query(
+        "SELECT (SELECT count(*) FROM checked_t) = 1 AND (SELECT count(*) FROM outer_t) = 1 AS ok",
+      );
+      assert.equal(rows[0].ok, true);
+    }
+  });
+
   it("keeps the bank total on every read across 3 QPs and converges", async function () {
     const clients = await Promise.all(
       Array.from({ length: bank_clients }, (_, i) => cluster.client(i % 3)),
