@@ -68,6 +68,8 @@ interface RunResult {
   p99Ms: number;
   failed: number;
   retried: number;
+  /** Clients pgbench lost for the rest of the run (their session ended, e.g. FATAL). */
+  aborted: number;
   /** When each logged transaction ended (epoch seconds). */
   endedAt: number[];
 }
@@ -193,6 +195,7 @@ async function pgbench(
   const tps = Number(/tps = ([\d.]+)/.exec(output)?.[1] ?? Number.NaN);
   const failed = Number(/number of failed transactions: (\d+)/.exec(output)?.[1] ?? 0);
   const retried = Number(/number of transactions retried: (\d+)/.exec(output)?.[1] ?? 0);
+  const aborted = output.match(/client \d+ (script \d+ )?aborted/g)?.length ?? 0;
   if (!Number.isFinite(tps)) throw new Error(`pgbench failed on ${target}:\n${output}`);
   const latenciesUs: number[] = [];
   const endedAt: number[] = [];
@@ -215,6 +218,7 @@ async function pgbench(
     p99Ms: percentile(latenciesUs, 99) / 1000,
     failed,
     retried,
+    aborted,
     endedAt,
   };
 }
@@ -419,6 +423,7 @@ async function benchTarget(target: string, root: string, options: Options): Prom
         p99Ms: Math.max(...per.map((r) => r.p99Ms)),
         failed: per.reduce((sum, r) => sum + r.failed, 0),
         retried: per.reduce((sum, r) => sum + r.retried, 0),
+        aborted: per.reduce((sum, r) => sum + r.aborted, 0),
         endedAt: [],
       });
     }
@@ -442,6 +447,7 @@ function print(results: RunResult[]): void {
     r.p99Ms.toFixed(2),
     String(r.retried),
     String(r.failed),
+    String(r.aborted),
   ]);
   const header = [
     "target",
@@ -453,6 +459,7 @@ function print(results: RunResult[]): void {
     "p99 ms",
     "retried",
     "failed",
+    "clients lost",
   ];
   printAligned(header, rows);
 }

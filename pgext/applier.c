@@ -810,8 +810,11 @@ static int doom_row_holder(PGPROC *proc, TransactionId xid, const wire_message *
   int64 turn_tau;
   int64 now = replication_monotonic_us();
   int64 marked_at = -1;
+  int64 grace_us = (int64)ordo_apply_lock_grace_ms * 1000;
   LocalTransactionId lxid;
   int pid = proc->pid;
+  bool lock_wait = proc->waitLock != NULL;
+  bool signal = false;
 
   if (proc == MyProc || pid == 0 || proc->pgprocno >= replication_shared->nslots) return 0;
   if (proc->statusFlags & PROC_IS_AUTOVACUUM) return 0;
@@ -829,6 +832,21 @@ static int doom_row_holder(PGPROC *proc, TransactionId xid, const wire_message *
       slot->doom_lxid = lxid;
       slot->doom_at_us = now;
       slot->doom_tau = tau;
+      slot->doom_signalled_at_us = 0;
+    }
+    /*
+     * A statement stuck in a lock wait never reaches a hook, marked just now
+     * or earlier (it may have entered the wait after the mark): signal it at
+     * once. Its lock may be held by a local commit that waits for its turn
+     * behind this very apply, which would leave all three waiting out the
+     * grace. A session idle in transaction is signalled once the grace is
+     * over. Once per grace at most: a second signal that reaches the backend
+     * while it aborts for the first would end its session.
+     */
+    if ((lock_wait || (marked_at >= 0 && now - marked_at >= grace_us)) &&
+        (slot->doom_signalled_at_us == 0 || now - slot->doom_signalled_at_us >= grace_us)) {
+      slot->doom_signalled_at_us = now;
+      signal = true;
     }
   }
   SpinLockRelease(&replication_shared->mutex);
@@ -848,18 +866,7 @@ static int doom_row_holder(PGPROC *proc, TransactionId xid, const wire_message *
   }
   /* Awaiting its verdict: the adjudicator rejects it (it wrote a key C wrote after its start). */
   if (state == ORDO_TURN_SENT) return 0;
-  /*
-   * A statement stuck in a lock wait never reaches a hook, marked just now or
-   * earlier (it may have entered the wait after the mark): signal it now. Its
-   * lock may be held by a local commit that waits for its turn behind this
-   * very apply, which would leave all three waiting out the grace.
-   */
-  if (proc->waitLock != NULL) {
-    signal_conflict(proc);
-    return 1;
-  }
-  if (marked_at >= 0 && now - marked_at >= (int64)ordo_apply_lock_grace_ms * 1000)
-    signal_conflict(proc);
+  if (signal) signal_conflict(proc);
   return 1;
 }
 

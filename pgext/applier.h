@@ -39,6 +39,7 @@ typedef struct OrdoTurnSlot {
   LocalTransactionId doom_lxid;
   int64 doom_at_us; /* replication_monotonic_us() when marked */
   int64 doom_tau;   /* the commit that needed the row: the retry waits until it is applied */
+  int64 doom_signalled_at_us; /* when the applier last signalled it (0: never) */
   /* Set by a backend whose aborted transaction lost to the commit at see_tau
    * while it waits for applied_tau to reach it (replication_wait_retry): whoever
    * moves applied_tau there wakes it. 0 when not waiting. */

@@ -402,6 +402,7 @@ int64 replication_doom_clear(void) {
   slot->doom_lxid = InvalidLocalTransactionId;
   slot->doom_at_us = 0;
   slot->doom_tau = 0;
+  slot->doom_signalled_at_us = 0;
   SpinLockRelease(&replication_shared->mutex);
   return tau;
 }
