@@ -14,6 +14,10 @@
  *   node dist/bench/e2e.js [--scale 5] [--clients 8] [--seconds 15]
  *                          [--targets vanilla,vanilla-rr,ordo:1:1,ordo:2:4] [--cpu] [--keep]
  *
+ * `--clients` is the number of pgbench clients of each target: a target with
+ * several QPs splits them among its QPs, so every target carries the same
+ * offered load.
+ *
  * `vanilla` runs at PostgreSQL's default READ COMMITTED, `vanilla-rr` at
  * REPEATABLE READ (what ordo forces); both retry serialization failures
  * like ordo runs do (pgbench --max-tries=10).
@@ -404,13 +408,27 @@ async function benchTarget(target: string, root: string, options: Options): Prom
   const [qps, journals] = [Number(match[1]), Number(match[2])];
   return withOrdo(root, target, qps, journals, async (urls, measure) => {
     if (urls.length === 1) return run(urls[0]!, measure);
-    // Several QPs: load through the first; pgbench drives them all at once.
+    // Several QPs: load through the first; pgbench drives them all at once,
+    // the clients split among them (as many in all as against vanilla).
+    if (options.clients < urls.length) {
+      throw new Error(`${target} needs --clients ${urls.length} or more (one per QP at least)`);
+    }
+    const clientsOf = (i: number): number =>
+      Math.floor(options.clients / urls.length) + (i < options.clients % urls.length ? 1 : 0);
     await load(urls[0]!, options.scale);
     const results: RunResult[] = [];
     for (const script of ["tpcb-like", "select-only"] as const) {
       const all = (): Promise<RunResult[]> =>
         Promise.all(
-          urls.map((url, i) => pgbench(`${target} qp${i}`, url, script, options, `${logDir}-${i}`)),
+          urls.map((url, i) =>
+            pgbench(
+              `${target} qp${i}`,
+              url,
+              script,
+              { ...options, clients: clientsOf(i) },
+              `${logDir}-${i}`,
+            ),
+          ),
         );
       const per =
         script === "tpcb-like" ? await measure(() => withUsage(target, options, all)) : await all();
@@ -469,7 +487,8 @@ async function main(): Promise<void> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "ordo-bench-e2e-"));
   fs.chmodSync(root, 0o755);
   console.log(
-    `e2e bench: scale ${options.scale}, ${options.clients} clients, ${options.seconds} s per run, ` +
+    `e2e bench: scale ${options.scale}, ${options.clients} clients (split among a target's QPs), ` +
+      `${options.seconds} s per run, ` +
       `${os.cpus().length} cores`,
   );
   const results: RunResult[] = [];
