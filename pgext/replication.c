@@ -116,10 +116,10 @@ void replication_init(void) {
                           NULL);
   DefineCustomIntVariable(
       "ordo.retry_wait",
-      "How long a transaction that lost a conflict to a commit waits for this query processor to "
-      "apply that commit before its client hears 40001.",
-      "So that the client's retry sees the commit it lost to instead of losing to it again. 0: "
-      "no wait.",
+      "How long the retry of a transaction that lost a conflict to a commit waits for this query "
+      "processor to apply that commit.",
+      "So that the retry sees the commit it lost to instead of losing to it again: at its BEGIN, "
+      "or in the abort of a statement outside a block. 0: no wait.",
       &ordo_retry_wait_ms, ordo_retry_wait_ms_default, 0, ordo_retry_wait_ms_max, PGC_USERSET,
       GUC_UNIT_MS, NULL, NULL, NULL);
   prev_shmem_request_hook = shmem_request_hook;
