@@ -626,6 +626,13 @@ static bool plan_statement(DdlPlan *plan, Node *parsetree) {
     case T_CreateFunctionStmt:
       add_replaced_function_tables(plan, (CreateFunctionStmt *)parsetree);
       return false;
+    case T_AlterFunctionStmt: {
+      /* Its settings (a search_path) or its volatility can change what it returns too. */
+      AlterFunctionStmt *stmt = (AlterFunctionStmt *)parsetree;
+      Oid func = LookupFuncWithArgs(stmt->objtype, stmt->func, true);
+      if (OidIsValid(func)) add_dependent_tables(plan, ProcedureRelationId, func);
+      return false;
+    }
     case T_IndexStmt:
       add_rangevar(plan, ((IndexStmt *)parsetree)->relation);
       return true;

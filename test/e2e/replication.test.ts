@@ -689,11 +689,25 @@ describe("replication across QPs (e2e)", function () {
     }
   });
 
-  it("makes CREATE OR REPLACE of a function a constraint calls, and ALTER TABLE of a row type another table uses, schema changes of those tables (OC001)", async function () {
+  it("makes CREATE OR REPLACE and ALTER FUNCTION of a function a constraint calls, and ALTER TABLE of a row type another table uses, schema changes of those tables (OC001)", async function () {
     await a.query(
       "CREATE FUNCTION small_enough(x int) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT x < 100'",
     );
     await a.query("CREATE TABLE checked_t (id int PRIMARY KEY, v int CHECK (small_enough(v)))");
+    // A function whose result follows its search_path, which ALTER FUNCTION changes.
+    await a.query("CREATE SCHEMA limits_100");
+    await a.query("CREATE SCHEMA limits_10");
+    await a.query(
+      "CREATE FUNCTION limits_100.lim() RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT 100'",
+    );
+    await a.query(
+      "CREATE FUNCTION limits_10.lim() RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT 10'",
+    );
+    await a.query(
+      "CREATE FUNCTION under_limit(x int) RETURNS bool IMMUTABLE LANGUAGE sql " +
+        "SET search_path = limits_100 AS 'SELECT x < lim()'",
+    );
+    await a.query("CREATE TABLE limited_t (id int PRIMARY KEY, v int CHECK (under_limit(v)))");
     await a.query("CREATE TABLE inner_t (id int PRIMARY KEY, n int)");
     await a.query("CREATE TABLE outer_t (id int PRIMARY KEY, item inner_t)");
     await waitFor("the tables on QP 1", async () => {
@@ -710,6 +724,11 @@ describe("replication across QPs (e2e)", function () {
         change:
           "CREATE OR REPLACE FUNCTION small_enough(x int) RETURNS bool IMMUTABLE LANGUAGE sql AS 'SELECT x < 10'",
         done: "SELECT prosrc LIKE '%< 10%' AS done FROM pg_proc WHERE proname = 'small_enough'",
+      },
+      {
+        insert: "INSERT INTO limited_t VALUES (1, 50)",
+        change: "ALTER FUNCTION under_limit(int) SET search_path = limits_10",
+        done: "SELECT proconfig::text LIKE '%limits_10%' AS done FROM pg_proc WHERE proname = 'under_limit'",
       },
       {
         insert: "INSERT INTO outer_t VALUES (1, ROW(1, 2))",
@@ -733,10 +752,12 @@ describe("replication across QPs (e2e)", function () {
     }
     // Every QP goes on applying, and the retries commit.
     await b.query("INSERT INTO checked_t VALUES (2, 5)");
+    await b.query("INSERT INTO limited_t VALUES (2, 5)");
     await b.query("INSERT INTO outer_t VALUES (2, ROW(1, 2, 3))");
     for (const client of [a, c]) {
       const { rows } = await client.query(
-        "SELECT (SELECT count(*) FROM checked_t) = 1 AND (SELECT count(*) FROM outer_t) = 1 AS ok",
+        "SELECT (SELECT count(*) FROM checked_t) = 1 AND (SELECT count(*) FROM limited_t) = 1 " +
+          "AND (SELECT count(*) FROM outer_t) = 1 AS ok",
       );
       assert.equal(rows[0].ok, true);
     }
