@@ -256,13 +256,12 @@ static void commit_resource_release(ResourceReleasePhase release_phase, bool isC
   if (release_phase != RESOURCE_RELEASE_AFTER_LOCKS || !isTopLevel) return;
   /*
    * Lost a conflict: the retry must not take its snapshot before this QP
-   * applied the commit it lost to (docs/replication.md section 4). Outside a
-   * transaction block the wait is here, after the locks are released (that
-   * apply may need our rows) and before the client hears the end of its
-   * command; in a block it is at the retry's BEGIN.
+   * applied the commit it lost to (docs/replication.md section 4). For a
+   * transaction that did not begin with BEGIN the wait is here, after the
+   * locks are released (that apply may need our rows) and before the client
+   * hears the end of its command; else it is at the retry's BEGIN.
    */
-  if (!isCommit && MyBackendType == B_BACKEND)
-    replication_retry_wait_at_abort(IsTransactionBlock());
+  if (MyBackendType == B_BACKEND) replication_retry_transaction_end(!isCommit);
   if (tau == 0) return;
   visible_pending_tau = 0;
   /* Planted bug skip-visible-wait: the client hears "committed" before other QPs show it. */

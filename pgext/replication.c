@@ -411,6 +411,8 @@ int64 replication_doom_clear(void) {
 
 /* The newest commit this backend's last aborted transaction lost to; 0: none. */
 static int64 retry_see_tau = 0;
+/* The current transaction began with BEGIN or START TRANSACTION: its retry will too. */
+static bool retry_from_begin = false;
 
 void replication_retry_after(int64 tau) {
   if (tau > retry_see_tau) retry_see_tau = tau;
@@ -464,13 +466,16 @@ static void wait_applied(int64 tau) {
   PG_END_TRY();
 }
 
-void replication_retry_wait_at_abort(bool explicit_block) {
+void replication_retry_transaction_end(bool aborted) {
   int64 tau = retry_see_tau;
-  if (!ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0) return;
-  /* A transaction block is retried from its BEGIN: wait there (replication_retry_wait_at_begin),
+  bool from_begin = retry_from_begin;
+  retry_from_begin = false;
+  if (!aborted || !ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0)
+    return;
+  /* Begun with BEGIN, it is retried from its BEGIN: wait there (replication_retry_wait_at_begin),
    * after the client heard the error; a client that reads the error and the end of the
    * command as one (pgbench) then holds none of its other sessions' statements back. */
-  if (explicit_block) return;
+  if (from_begin) return;
   retry_see_tau = 0;
   wait_applied(tau);
 }
@@ -478,6 +483,7 @@ void replication_retry_wait_at_abort(bool explicit_block) {
 void replication_retry_wait_at_begin(void) {
   int64 tau = retry_see_tau;
   retry_see_tau = 0;
+  retry_from_begin = true;
   if (!ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0) return;
   wait_applied(tau);
 }

@@ -74,12 +74,14 @@ extern int64 replication_doom_clear(void);
  * transaction lost to the commit at tau (0: unknown, ignored); the newest
  * such tau is kept. The retry must not take its snapshot before this QP
  * applied that commit, so the backend waits for it (up to ordo.retry_wait):
- * at the end of the abort, after the locks are released, for a transaction
- * outside a block (explicit_block false), whose retry takes its snapshot
- * before any hook runs; else at the next BEGIN (or START TRANSACTION), which
- * takes none. Neither throws of its own; the BEGIN wait can be cancelled. */
+ * at the next BEGIN (or START TRANSACTION), which takes no snapshot, for a
+ * transaction that began with one; else at the end of its abort
+ * (replication_retry_transaction_end, after the locks are released, at
+ * every top-level transaction end), since its retry takes its snapshot
+ * before any hook runs. Neither throws of its own; the BEGIN wait can be
+ * cancelled. */
 extern void replication_retry_after(int64 tau);
-extern void replication_retry_wait_at_abort(bool explicit_block);
+extern void replication_retry_transaction_end(bool aborted);
 extern void replication_retry_wait_at_begin(void);
 
 #endif /* ORDO_REPLICATION_H */

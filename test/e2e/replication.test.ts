@@ -204,6 +204,20 @@ describe("replication across QPs (e2e)", function () {
     );
     assert.equal(single.seen, "a", "the retry's snapshot holds the commit it lost to");
 
+    // Several statements in one query string: a block that began without BEGIN, retried
+    // without one: its abort waits, as a single statement's does.
+    const multi = await loseWhileBehind(
+      3003,
+      () => b.query("UPDATE kv SET v = 'b' WHERE k = 3003; SELECT 1"),
+      () => read(3003),
+    );
+    assert.equal(multi.error?.code, "40001");
+    assert.ok(
+      multi.resumedAt > 0 && multi.retriedAt >= multi.resumedAt,
+      "the session's next statement waited for the abort",
+    );
+    assert.equal(multi.seen, "a", "the retry's snapshot holds the commit it lost to");
+
     // Doomed instead: B's writer holds the row A's commit needs; B's applier
     // dooms it, and the retry's BEGIN waits until the applier got past it.
     await a.query("INSERT INTO kv VALUES (3002, 'start')");
