@@ -548,6 +548,8 @@ static void reset_origin_session(bool *set_up) {
   replorigin_session_origin_timestamp = 0;
 }
 
+static bool record_has_ddl(const wire_message *m);
+
 /* One attempt at applying a commit in one local transaction. *error is set unless APPLY_OK. */
 static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, int lock_wait_ms,
                                   bool *ddl_seen, ErrorData **error) {
@@ -626,7 +628,9 @@ static ApplyOutcome apply_attempt(const wire_message *m, int64 tau, int lock_wai
     bool set_up = origin_set_up;
     reset_origin_session(&set_up);
   }
-  if (saw_ddl || edata != NULL) *ddl_seen = true; /* a failed DDL may have left plans behind too */
+  /* A failed schema change may have left plans behind too; a failed row change (a lock
+   * timeout, most often) leaves the cached plans as good as they were. */
+  if (saw_ddl || (edata != NULL && record_has_ddl(m))) *ddl_seen = true;
   if (edata == NULL) return APPLY_OK;
   if (registered) visibility_remove(xid);
   *error = edata;
