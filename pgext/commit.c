@@ -261,7 +261,7 @@ static void commit_resource_release(ResourceReleasePhase release_phase, bool isC
    * locks are released (that apply may need our rows) and before the client
    * hears the end of its command; else it is at the retry's BEGIN.
    */
-  if (MyBackendType == B_BACKEND) replication_retry_transaction_end(!isCommit);
+  if (MyBackendType == B_BACKEND) replication_retry_wait_after_locks();
   if (tau == 0) return;
   visible_pending_tau = 0;
   /* Planted bug skip-visible-wait: the client hears "committed" before other QPs show it. */
@@ -307,6 +307,7 @@ static void commit_xact_callback(XactEvent event, void *arg) {
         if (phase == PHASE_COMMITTED && !phase_visible_here) visible_pending_tau = phase_tau_commit;
       }
       (void)replication_doom_clear();
+      replication_retry_transaction_end(false);
       phase = PHASE_IDLE; /* the entry stays COMMITTED until pruned */
       phase_xid = InvalidTransactionId;
       capture_forget();
@@ -319,10 +320,12 @@ static void commit_xact_callback(XactEvent event, void *arg) {
       visible_pending_tau = 0;
       /* Doomed for a commit earlier in the order: the retry should see that commit. */
       replication_retry_after(replication_doom_clear());
+      replication_retry_transaction_end(true);
       commit_on_abort();
       capture_forget();
       break;
     case XACT_EVENT_PREPARE:
+      replication_retry_transaction_end(false);
       capture_forget();
       break;
     default:

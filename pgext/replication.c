@@ -409,13 +409,17 @@ int64 replication_doom_clear(void) {
 
 /* ---- a retry after a lost conflict sees the commit it lost to (§4) ---- */
 
-/* The newest commit this backend's last aborted transaction lost to; 0: none. */
-static int64 retry_see_tau = 0;
+/* The newest commit the current transaction lost to; 0: none. */
+static int64 retry_lost_tau = 0;
+/* What a transaction begun with BEGIN lost to, for its retry's BEGIN to wait for; 0: none. */
+static int64 retry_at_begin_tau = 0;
 /* The current transaction began with BEGIN or START TRANSACTION: its retry will too. */
 static bool retry_from_begin = false;
+/* Decided at the end of an aborted transaction: wait for this tau once its locks are released. */
+static int64 retry_wait_after_locks = 0;
 
 void replication_retry_after(int64 tau) {
-  if (tau > retry_see_tau) retry_see_tau = tau;
+  if (tau > retry_lost_tau) retry_lost_tau = tau;
 }
 
 /* Waits until applied_tau >= tau, at most ordo.retry_wait; interruptible unless interrupts are
@@ -467,22 +471,31 @@ static void wait_applied(int64 tau) {
 }
 
 void replication_retry_transaction_end(bool aborted) {
-  int64 tau = retry_see_tau;
+  int64 lost = retry_lost_tau;
   bool from_begin = retry_from_begin;
+  retry_lost_tau = 0;
   retry_from_begin = false;
-  if (!aborted || !ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0)
-    return;
+  retry_wait_after_locks = 0;
+  if (!aborted || lost <= 0) return;
   /* Begun with BEGIN, it is retried from its BEGIN: wait there (replication_retry_wait_at_begin),
    * after the client heard the error; a client that reads the error and the end of the
    * command as one (pgbench) then holds none of its other sessions' statements back. */
-  if (from_begin) return;
-  retry_see_tau = 0;
+  if (from_begin)
+    retry_at_begin_tau = Max(retry_at_begin_tau, lost);
+  else
+    retry_wait_after_locks = lost;
+}
+
+void replication_retry_wait_after_locks(void) {
+  int64 tau = retry_wait_after_locks;
+  retry_wait_after_locks = 0; /* once: the release callbacks run for every resource owner */
+  if (!ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0) return;
   wait_applied(tau);
 }
 
 void replication_retry_wait_at_begin(void) {
-  int64 tau = retry_see_tau;
-  retry_see_tau = 0;
+  int64 tau = retry_at_begin_tau;
+  retry_at_begin_tau = 0;
   retry_from_begin = true;
   if (!ordo_replication || replication_shared == NULL || MyProc == NULL || tau <= 0) return;
   wait_applied(tau);

@@ -75,13 +75,15 @@ extern int64 replication_doom_clear(void);
  * such tau is kept. The retry must not take its snapshot before this QP
  * applied that commit, so the backend waits for it (up to ordo.retry_wait):
  * at the next BEGIN (or START TRANSACTION), which takes no snapshot, for a
- * transaction that began with one; else at the end of its abort
- * (replication_retry_transaction_end, after the locks are released, at
- * every top-level transaction end), since its retry takes its snapshot
- * before any hook runs. Neither throws of its own; the BEGIN wait can be
- * cancelled. */
+ * transaction that began with one; else at the end of its abort, since its
+ * retry takes its snapshot before any hook runs: replication_retry_transaction_end
+ * (from XACT_EVENT_COMMIT / ABORT, once per transaction) decides, and
+ * replication_retry_wait_after_locks (from the resource release after the
+ * locks, which runs once per resource owner: it acts once) waits. None
+ * throws of its own; the BEGIN wait can be cancelled. */
 extern void replication_retry_after(int64 tau);
 extern void replication_retry_transaction_end(bool aborted);
+extern void replication_retry_wait_after_locks(void);
 extern void replication_retry_wait_at_begin(void);
 
 #endif /* ORDO_REPLICATION_H */

@@ -161,10 +161,12 @@ describe("replication across QPs (e2e)", function () {
         });
         const timer = setTimeout(resume, 400);
         const error = await sqlError(lose);
+        // Queued behind the end of the failed command: done once its abort is.
         await b.query("ROLLBACK").catch(() => undefined);
+        const abortedAt = Date.now();
         const seen = await retry();
         clearTimeout(timer);
-        return { error, retriedAt: Date.now(), resumedAt, seen };
+        return { error, abortedAt, retriedAt: Date.now(), resumedAt, seen };
       } finally {
         resume();
         await aCommit;
@@ -188,6 +190,9 @@ describe("replication across QPs (e2e)", function () {
     );
     assert.equal(block.error?.code, "40001");
     assert.match(block.error!.message, /OC000/);
+    // Its abort holds the session up no longer than it takes: a client that waits for the
+    // end of the failed command (pgbench does) goes on with its other sessions meanwhile.
+    assert.ok(block.abortedAt < block.resumedAt, "the block's abort did not wait");
     assert.ok(block.resumedAt > 0 && block.retriedAt >= block.resumedAt, "the retry waited");
     assert.equal(block.seen, "a", "the retry's snapshot holds the commit it lost to");
 
