@@ -196,32 +196,25 @@ describe("replication across QPs (e2e)", function () {
     assert.ok(block.resumedAt > 0 && block.retriedAt >= block.resumedAt, "the retry waited");
     assert.equal(block.seen, "a", "the retry's snapshot holds the commit it lost to");
 
-    // One statement outside a block: its 40001 comes once B applied A's commit.
-    const single = await loseWhileBehind(
-      3001,
-      () => b.query("UPDATE kv SET v = 'b' WHERE k = 3001"),
-      () => read(3001),
-    );
-    assert.equal(single.error?.code, "40001");
-    assert.ok(
-      single.resumedAt > 0 && single.retriedAt >= single.resumedAt,
-      "the session's next statement waited for the abort",
-    );
-    assert.equal(single.seen, "a", "the retry's snapshot holds the commit it lost to");
-
-    // Several statements in one query string: a block that began without BEGIN, retried
-    // without one: its abort waits, as a single statement's does.
-    const multi = await loseWhileBehind(
-      3003,
-      () => b.query("UPDATE kv SET v = 'b' WHERE k = 3003; SELECT 1"),
-      () => read(3003),
-    );
-    assert.equal(multi.error?.code, "40001");
-    assert.ok(
-      multi.resumedAt > 0 && multi.retriedAt >= multi.resumedAt,
-      "the session's next statement waited for the abort",
-    );
-    assert.equal(multi.seen, "a", "the retry's snapshot holds the commit it lost to");
+    // One statement outside a block, or several in one query string (a block that began
+    // without BEGIN, retried without one): its abort waits, so its 40001 comes once B
+    // applied A's commit.
+    for (const [k, statement] of [
+      [3001, "UPDATE kv SET v = 'b' WHERE k = 3001"],
+      [3003, "UPDATE kv SET v = 'b' WHERE k = 3003; SELECT 1"],
+    ] as const) {
+      const lost = await loseWhileBehind(
+        k,
+        () => b.query(statement),
+        () => read(k),
+      );
+      assert.equal(lost.error?.code, "40001", statement);
+      assert.ok(
+        lost.resumedAt > 0 && lost.retriedAt >= lost.resumedAt,
+        "the session's next statement waited for the abort",
+      );
+      assert.equal(lost.seen, "a", "the retry's snapshot holds the commit it lost to");
+    }
 
     // Doomed instead: B's writer holds the row A's commit needs; B's applier
     // dooms it, and the retry's BEGIN waits until the applier got past it.
