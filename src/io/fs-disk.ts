@@ -25,6 +25,10 @@ export class FsDisk implements Disk {
     return new FsDiskFile(path, await fsp.open(path, open_flags[mode]));
   }
 
+  async remove(path: string): Promise<void> {
+    await fsp.rm(path, { force: true });
+  }
+
   async syncDir(dir: string): Promise<void> {
     const handle = await fsp.open(dir, "r");
     try {

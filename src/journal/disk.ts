@@ -46,4 +46,6 @@ export interface Disk {
   open(path: string, mode: DiskOpenMode): Promise<DiskFile>;
   /** Makes the entries of `dir` (creations, removals) durable. */
   syncDir(dir: string): Promise<void>;
+  /** Removes the file's name (durable once its directory is synced); succeeds if it is gone. */
+  remove(path: string): Promise<void>;
 }

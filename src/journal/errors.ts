@@ -15,7 +15,9 @@ export type JournalErrorCode =
   /** A caller passed a value outside the documented bounds. */
   | "invalid_argument"
   /** Reading or opening the journal's files failed (not on the commit path). */
-  | "io_failed";
+  | "io_failed"
+  /** A reader asked for records that retention removed (`Journal.removeThrough`). */
+  | "removed";
 
 export class JournalError extends Error {
   readonly code: JournalErrorCode;

@@ -270,6 +270,24 @@ export class JournalSet {
     return this.#voided.flat();
   }
 
+  /** The highest tau retention removed from any journal: reading from below it fails with `removed`. */
+  get removedThroughTau(): number {
+    return Math.max(0, ...this.#journals.map((journal) => journal.removedThroughTau));
+  }
+
+  /** Bytes of every journal's segments. */
+  get bytes(): number {
+    return this.#journals.reduce((sum, journal) => sum + journal.bytes, 0);
+  }
+
+  /** Retention on every journal (`Journal.removeThrough`): what each one removed. */
+  async removeThrough(
+    tau: number,
+  ): Promise<{ journal: number; segments: number; bytes: number }[]> {
+    const removed = await Promise.all(this.#journals.map((journal) => journal.removeThrough(tau)));
+    return removed.map((r, journal) => ({ journal, ...r }));
+  }
+
   recovery(): JournalSetRecovery {
     const journals = this.#journals.map((journal, id) => ({ journal: id, ...journal.recovery }));
     return {

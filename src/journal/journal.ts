@@ -46,13 +46,16 @@ import { JournalError } from "./errors";
 import {
   decodeSegmentHeader,
   encodeSegmentHeader,
+  parseRetentionFileName,
   parseSegmentFileName,
   record_body_bytes_max,
   recordBytes,
   segment_format_version,
   segment_header_bytes,
   segmentFileName,
+  retentionFileName,
   txn_id_bytes,
+  type RetentionMark,
 } from "./record";
 import { defaultRecordEngine, RecordBatchEncoder, type RecordEngine } from "./record-buffer";
 import { RecordScanner } from "./scanner";
@@ -257,6 +260,12 @@ export class Journal {
   #closing = false;
   #closed = false;
   #recovery: JournalRecovery = { segments: 0, entries: 0, truncatedBytes: 0, lastTau: 0 };
+  /** Every record with a tau at or below it was removed (`removeThrough`); 0 if none was. */
+  #removedThroughTau = 0;
+  /** The retention marker in the directory, if any (`removeThrough`). */
+  #mark: RetentionMark | undefined;
+  /** A `removeThrough` is running. */
+  #removing = false;
 
   private constructor(options: JournalOptions) {
     this.#dir = options.dir;
@@ -405,6 +414,84 @@ export class Journal {
     if (tau > this.#last) this.#last = tau;
   }
 
+  /** Every record with a tau at or below it was removed by retention (0: none was). */
+  get removedThroughTau(): number {
+    return this.#removedThroughTau;
+  }
+
+  /** Bytes of the segments on disk (headers included), the one being written up to its records. */
+  get bytes(): number {
+    let total = 0;
+    for (const segment of this.#segments) total += segment.durableBytes;
+    return total;
+  }
+
+  /**
+   * Retention: removes the oldest segments whose records all have a tau at
+   * or below `tau`, never the one being written. A marker file whose name
+   * records the new first segment and the highest tau removed is made
+   * durable first, so a crash part way leaves a journal that `open` finishes
+   * cleaning, and a missing first segment is still told from a removed one.
+   * A reader that then asks for records after a tau below the highest tau
+   * removed fails with `removed`. Resolves with what it removed (nothing
+   * while another removal runs or the journal is closing).
+   */
+  async removeThrough(tau: number): Promise<{ segments: number; bytes: number }> {
+    if (!Number.isSafeInteger(tau) || tau < 0) {
+      throw new JournalError("invalid_argument", `tau must be a non-negative integer, got ${tau}`);
+    }
+    const none = { segments: 0, bytes: 0 };
+    if (this.#removing || this.#closing || this.#closed) return none;
+    let count = 0;
+    while (count < this.#segments.length - 1 && this.#segments[count]!.durableLastTau <= tau) {
+      count++;
+    }
+    if (count === 0) return none;
+    this.#removing = true;
+    try {
+      const removed = this.#segments.slice(0, count);
+      const mark: RetentionMark = {
+        firstSeq: this.#segments[count]!.seq,
+        throughTau: removed[removed.length - 1]!.durableLastTau,
+      };
+      const previous = this.#mark;
+      try {
+        const marker = await this.#disk.open(join(this.#dir, retentionFileName(mark)), "create");
+        await marker.close();
+        await this.#disk.syncDir(this.#dir);
+      } catch (error) {
+        throw new JournalError(
+          "io_failed",
+          `cannot mark retention in ${this.#dir}: ${String(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      // Segments are only ever added at the end, so the first `count` are still these.
+      this.#segments.splice(0, count);
+      this.#mark = mark;
+      this.#removedThroughTau = mark.throughTau;
+      try {
+        for (const segment of removed) await this.#disk.remove(segment.path);
+        if (previous !== undefined) {
+          await this.#disk.remove(join(this.#dir, retentionFileName(previous)));
+        }
+        await this.#disk.syncDir(this.#dir);
+      } catch (error) {
+        // The marker is durable: the next open removes what is left.
+        throw new JournalError("io_failed", `removing segments of ${this.#dir}: ${String(error)}`, {
+          cause: error,
+        });
+      }
+      let bytes = 0;
+      for (const segment of removed) bytes += segment.durableBytes;
+      return { segments: count, bytes };
+    } finally {
+      this.#removing = false;
+    }
+  }
+
   /** What `open` found on disk. */
   get recovery(): JournalRecovery {
     return { ...this.#recovery };
@@ -452,6 +539,12 @@ export class Journal {
     }
     let cursor = afterTau;
     while (true) {
+      if (cursor < this.#removedThroughTau) {
+        throw new JournalError(
+          "removed",
+          `${this.#dir}: records up to tau ${this.#removedThroughTau} were removed by retention; asked for those after tau ${cursor}`,
+        );
+      }
       const index = this.#firstSegmentAfter(cursor);
       if (index === undefined) return;
       const segment = this.#segments[index]!;
@@ -461,7 +554,7 @@ export class Journal {
       try {
         const scanner = new RecordScanner(file, segment_header_bytes, end, {
           engine: this.#engine,
-          lastTau: index > 0 ? this.#segments[index - 1]!.durableLastTau : 0,
+          lastTau: index > 0 ? this.#segments[index - 1]!.durableLastTau : this.#removedThroughTau,
         });
         while (true) {
           const step = await scanner.next();
@@ -785,10 +878,36 @@ export class Journal {
 
   async #replay(): Promise<void> {
     await this.#disk.mkdir(this.#dir);
-    const seqs = (await this.#disk.list(this.#dir))
+    const names = await this.#disk.list(this.#dir);
+    let seqs = names
       .map(parseSegmentFileName)
       .filter((seq): seq is number => seq !== undefined)
       .sort((a, b) => a - b);
+    const marks = names
+      .map(parseRetentionFileName)
+      .filter((mark): mark is RetentionMark => mark !== undefined)
+      .sort((a, b) => a.firstSeq - b.firstSeq || a.throughTau - b.throughTau);
+    const mark = marks[marks.length - 1];
+    if (mark !== undefined) {
+      // Finish a removal a crash cut short: the marker was durable before it began.
+      const stale = seqs.filter((seq) => seq < mark.firstSeq);
+      for (const seq of stale) await this.#disk.remove(join(this.#dir, segmentFileName(seq)));
+      for (const old of marks.slice(0, -1)) {
+        await this.#disk.remove(join(this.#dir, retentionFileName(old)));
+      }
+      if (stale.length > 0 || marks.length > 1) await this.#disk.syncDir(this.#dir);
+      seqs = seqs.filter((seq) => seq >= mark.firstSeq);
+      this.#mark = mark;
+      this.#removedThroughTau = mark.throughTau;
+      this.#last = mark.throughTau;
+    }
+    const firstSeq = mark?.firstSeq ?? 1;
+    if ((seqs.length > 0 || mark !== undefined) && seqs[0] !== firstSeq) {
+      throw new JournalError(
+        "corrupt",
+        `${this.#dir}: segment ${firstSeq} is missing (${seqs.length > 0 ? `the first is ${seqs[0]}` : "none is left"})`,
+      );
+    }
     for (let i = 1; i < seqs.length; i++) {
       if (seqs[i] !== seqs[i - 1]! + 1) {
         throw new JournalError(

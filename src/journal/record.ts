@@ -62,6 +62,35 @@ export function parseSegmentFileName(name: string): number | undefined {
   return Number.isSafeInteger(seq) ? seq : undefined;
 }
 
+const retention_name_pattern = /^retained-([0-9]{20})-([0-9]{20})$/;
+
+/** What a retention marker's name says: segments before `firstSeq` are gone, and with them every record up to `throughTau`. */
+export interface RetentionMark {
+  firstSeq: number;
+  throughTau: number;
+}
+
+/** The name of an empty file that records a retention step (the name is the record). */
+export function retentionFileName(mark: RetentionMark): string {
+  assert(Number.isSafeInteger(mark.firstSeq) && mark.firstSeq > 1, "retention seq out of range");
+  assert(
+    Number.isSafeInteger(mark.throughTau) && mark.throughTau >= 0,
+    "retention tau out of range",
+  );
+  return `retained-${String(mark.firstSeq).padStart(20, "0")}-${String(mark.throughTau).padStart(20, "0")}`;
+}
+
+/** The mark a retention marker's name records, or undefined for any other name. */
+export function parseRetentionFileName(name: string): RetentionMark | undefined {
+  const match = retention_name_pattern.exec(name);
+  if (match === null) return undefined;
+  const firstSeq = Number(match[1]);
+  const throughTau = Number(match[2]);
+  if (!Number.isSafeInteger(firstSeq) || firstSeq < 2 || !Number.isSafeInteger(throughTau))
+    return undefined;
+  return { firstSeq, throughTau };
+}
+
 export function recordBytes(bodyLength: number): number {
   return record_header_bytes + commit_payload_fixed_bytes + bodyLength;
 }

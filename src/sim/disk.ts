@@ -4,7 +4,8 @@
  * event queue, so a stalled host's fsync does not return during the stall)
  * and then makes the writes it covered durable. A crash keeps the durable
  * bytes plus a random prefix of the unsynced writes, the last of them
- * possibly torn, and forgets files whose directory entry was never synced —
+ * possibly torn, forgets files whose directory entry was never synced, and
+ * may bring back a removed file whose removal was never synced —
  * what a real disk may do, so the journal's torn-tail cut is exercised.
  *
  * Planted bug (sim only): `bugAckBeforeFsync` makes `sync` return at once
@@ -95,6 +96,8 @@ export class SimDisk implements Disk {
   readonly #options: SimDiskOptions;
   readonly #files = new Map<string, FileState>();
   readonly #dirs = new Set<string>();
+  /** Removed files whose removal no directory sync made durable yet: a crash may bring them back. */
+  readonly #removed = new Map<string, FileState>();
   /** Bumped by a crash: handles of the dead incarnation hang forever. */
   #generation = 0;
   syncs = 0;
@@ -140,6 +143,15 @@ export class SimDisk implements Disk {
 
   async syncDir(dir: string): Promise<void> {
     for (const [path, state] of this.#files) if (dirname(path) === dir) state.named = true;
+    for (const path of [...this.#removed.keys()])
+      if (dirname(path) === dir) this.#removed.delete(path);
+  }
+
+  async remove(path: string): Promise<void> {
+    const state = this.#files.get(path);
+    if (state === undefined) return;
+    this.#files.delete(path);
+    if (state.named) this.#removed.set(path, state);
   }
 
   /**
@@ -148,6 +160,10 @@ export class SimDisk implements Disk {
    */
   crash(): void {
     this.#generation += 1;
+    for (const [path, state] of this.#removed) {
+      if (!this.#files.has(path) && this.#prng.chance(0.5)) this.#files.set(path, state);
+    }
+    this.#removed.clear();
     for (const [path, state] of [...this.#files]) {
       if (!state.named) {
         this.#files.delete(path);

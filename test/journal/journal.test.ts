@@ -311,6 +311,110 @@ for (const engine of engines)
       await rejectsWith(open({ segmentBytesMax: 256 }), "corrupt");
     });
 
+    it("reports a missing first segment", async () => {
+      const journal = await open({ segmentBytesMax: 256 });
+      for (let i = 0; i < 10; i++) await journal.append(entry(i, 40));
+      await journal.close();
+      await fsp.rm(segmentPath(1));
+      await rejectsWith(open({ segmentBytesMax: 256 }), "corrupt");
+    });
+
+    describe("retention", () => {
+      const segmentFiles = async (): Promise<string[]> =>
+        (await fsp.readdir(dir)).filter((name) => name.endsWith(".seg")).sort();
+      const markers = async (): Promise<string[]> =>
+        (await fsp.readdir(dir)).filter((name) => name.startsWith("retained-"));
+
+      it("removes the sealed segments a tau covers, never the one being written, and refuses readers from below them", async () => {
+        const journal = await open({ segmentBytesMax: 256 });
+        const appends = Array.from({ length: 12 }, (_, i) => entry(i, 40));
+        const taus: number[] = [];
+        for (const e of appends) taus.push(await journal.append(e));
+        const before = await segmentFiles();
+        assert.ok(before.length >= 4, `${before.length} segments`);
+        assert.deepEqual(await journal.removeThrough(taus[0]! - 1), { segments: 0, bytes: 0 });
+
+        const removed = await journal.removeThrough(taus[5]!);
+        assert.ok(removed.segments > 0 && removed.bytes > 0);
+        const through = journal.removedThroughTau;
+        assert.ok(through > 0 && through <= taus[5]!, "only whole segments at or below the tau");
+        const after = await segmentFiles();
+        assert.equal(after.length, before.length - removed.segments);
+        assert.deepEqual(after, before.slice(removed.segments), "the oldest go first");
+        assert.equal((await markers()).length, 1);
+        const kept = taus.filter((tau) => tau > through);
+        assert.deepEqual(
+          (await readAll(journal, through)).map((e) => e.tauCommit),
+          kept,
+        );
+        await rejectsWith(readAll(journal, 0), "removed");
+        await rejectsWith(readAll(journal, through - 1), "removed");
+
+        // Everything: the segment being written stays, with the newest records.
+        await journal.removeThrough(taus[11]! + 1_000_000);
+        assert.ok((await segmentFiles()).length >= 1);
+        assert.equal((await markers()).length, 1, "the older marker is gone");
+        const last = journal.removedThroughTau;
+        const tail = taus.filter((tau) => tau > last);
+        assert.ok(tail.length > 0);
+        assert.deepEqual(
+          (await readAll(journal, last)).map((e) => e.tauCommit),
+          tail,
+        );
+        await journal.close();
+
+        const reopened = await open({ segmentBytesMax: 256 });
+        assert.equal(reopened.removedThroughTau, last);
+        assert.equal(reopened.recovery.entries, tail.length);
+        assert.deepEqual(
+          (await readAll(reopened, last)).map((e) => e.tauCommit),
+          tail,
+        );
+        await rejectsWith(readAll(reopened, 0), "removed");
+        const next = await reopened.append(entry(20, 40));
+        assert.ok(next > taus[11]!);
+        await reopened.close();
+      });
+
+      it("finishes a removal a crash cut short, and tells a lost first segment from a removed one", async () => {
+        const journal = await open({ segmentBytesMax: 256 });
+        const taus: number[] = [];
+        for (let i = 0; i < 12; i++) taus.push(await journal.append(entry(i, 40)));
+        await journal.close();
+        const before = await segmentFiles();
+        const saved = new Map<string, Buffer>();
+        for (const name of before) saved.set(name, await fsp.readFile(join(dir, name)));
+
+        const again = await open({ segmentBytesMax: 256 });
+        const { segments } = await again.removeThrough(taus[6]!);
+        assert.ok(segments >= 2);
+        const through = again.removedThroughTau;
+        await again.close();
+        // The crash came after the marker was durable and before the segments were unlinked.
+        for (const name of before.slice(0, segments)) {
+          await fsp.writeFile(join(dir, name), saved.get(name)!);
+        }
+        const reopened = await open({ segmentBytesMax: 256 });
+        assert.deepEqual(await segmentFiles(), before.slice(segments), "open finished the removal");
+        assert.equal(reopened.removedThroughTau, through);
+        assert.deepEqual(
+          (await readAll(reopened, through)).map((e) => e.tauCommit),
+          taus.filter((tau) => tau > through),
+        );
+        await reopened.close();
+
+        // The first segment the marker names is gone: that is corruption, not retention.
+        await fsp.rm(join(dir, before[segments]!));
+        await rejectsWith(open({ segmentBytesMax: 256 }), "corrupt");
+      });
+
+      it("rejects a negative tau", async () => {
+        const journal = await open();
+        await rejectsWith(journal.removeThrough(-1), "invalid_argument");
+        await journal.close();
+      });
+    });
+
     it("fails every pending and later append after an fsync failure", async () => {
       const disk = new TestDisk(new FsDisk());
       const journal = await open({ disk });

@@ -57,6 +57,11 @@ export class TestDisk implements Disk {
     return new TestFile(this, file, this.tracks.get(path)!);
   }
 
+  remove(path: string): Promise<void> {
+    this.tracks.delete(path);
+    return this.inner.remove(path);
+  }
+
   syncDir(dir: string): Promise<void> {
     if (this.skipDeviceSync) return Promise.resolve();
     return this.inner.syncDir(dir);
