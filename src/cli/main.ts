@@ -65,6 +65,7 @@ interface UpCommandOptions {
   qps?: number;
   journals?: number;
   journalFenceMs?: string;
+  journalKeepS?: string;
   replication: boolean;
   detach?: boolean;
 }
@@ -83,6 +84,10 @@ export function buildProgram(): Command {
       "--journal-fence-ms <ms>",
       "fence a journal whose fsync has waited this long; its commits go to another journal (default off)",
     )
+    .option(
+      "--journal-keep-s <s>",
+      "keep journal records this long below the clock and below each QP's progress (default 310)",
+    )
     .option("--no-replication", "QPs keep their own data instead of applying every commit")
     .option("--detach", "start in the background and return")
     .action(async (opts: UpCommandOptions) => {
@@ -91,9 +96,10 @@ export function buildProgram(): Command {
         replication: opts.replication,
         ...(opts.qps ? { qps: opts.qps } : {}),
         ...(opts.journals ? { journals: opts.journals } : {}),
-        ...(opts.journalFenceMs !== undefined
-          ? { sidecarArgs: ["--journal-fence-ms", opts.journalFenceMs] }
-          : {}),
+        sidecarArgs: [
+          ...(opts.journalFenceMs !== undefined ? ["--journal-fence-ms", opts.journalFenceMs] : []),
+          ...(opts.journalKeepS !== undefined ? ["--journal-keep-s", opts.journalKeepS] : []),
+        ],
       });
       process.stdout.write(JSON.stringify(withoutPids(started)) + "\n");
       if (!opts.detach) await foreground(opts.dir, started);

@@ -301,6 +301,15 @@ export class CrossbarService {
   }
 
   /** Ends a subscription (its connection closed). */
+  /** The lowest tau every subscription has been sent (records above it may still be read back); undefined with none. */
+  get lowestSentTau(): number | undefined {
+    let lowest: number | undefined;
+    for (const subscription of this.#subscriptions.values()) {
+      if (lowest === undefined || subscription.sentTau < lowest) lowest = subscription.sentTau;
+    }
+    return lowest;
+  }
+
   unsubscribe(subscription: number): void {
     const found = this.#subscriptions.get(subscription);
     if (found === undefined) return;

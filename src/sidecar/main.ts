@@ -4,6 +4,7 @@
  *   node dist/src/sidecar/main.js --data-dir DIR --socket PATH
  *        [--max-frame-bytes N] [--max-connections N] [--socket-owner USER]
  *        [--engine native|js] [--journals N] [--journal-fence-ms MS]
+ *        [--journal-keep-s S] [--journal-retention-ms MS]
  *
  * Opens the journal in DIR/journal, rebuilds the adjudicator from its recent
  * history, listens on PATH, then prints exactly one JSON line to stdout:
@@ -28,6 +29,7 @@ import { frame_payload_bytes_max } from "../protocol";
 import { JsonLineLogger } from "./log";
 import type { Logger } from "./log";
 import { connections_max_default } from "./server";
+import { retention_interval_us_default, retention_keep_us_default } from "./retention";
 import type { SocketOwner } from "./server";
 import { parsePlantedBugs, planted_bugs_env, startSidecar } from "./start";
 import type { RunningSidecar } from "./start";
@@ -77,6 +79,23 @@ function parseMillis(value: string): number {
   return n;
 }
 
+function parseKeepSeconds(value: string): number {
+  const n = Number(value);
+  const least = retention_keep_us_default / 1e6;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < least) {
+    throw new InvalidArgumentError(`must be a whole number of seconds, at least ${least}`);
+  }
+  return n;
+}
+
+function parseRetentionMillis(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n > 3_600_000) {
+    throw new InvalidArgumentError("must be a whole number of milliseconds from 0 to 3600000");
+  }
+  return n;
+}
+
 interface CliOptions {
   engine: ConflictEngine;
   dataDir: string;
@@ -85,6 +104,8 @@ interface CliOptions {
   maxConnections: number;
   journals: number;
   journalFenceMs: number;
+  journalKeepS: number;
+  journalRetentionMs: number;
   socketOwner?: SocketOwner;
 }
 
@@ -123,6 +144,18 @@ async function main(): Promise<void> {
       "fence a journal whose fsync has waited this long: its commits go to another journal (0: off)",
       parseMillis,
       0,
+    )
+    .option(
+      "--journal-keep-s <s>",
+      "keep journal records this long below the clock and below each QP's progress (at least the history horizon)",
+      parseKeepSeconds,
+      retention_keep_us_default / 1e6,
+    )
+    .option(
+      "--journal-retention-ms <ms>",
+      "how often segments nobody needs are removed (0: keep every segment forever)",
+      parseRetentionMillis,
+      retention_interval_us_default / 1000,
     )
     .option(
       "--socket-owner <user>",
@@ -185,6 +218,8 @@ async function main(): Promise<void> {
     engine: cli.engine,
     journals: cli.journals,
     journalFenceAfterUs: Math.round(cli.journalFenceMs * 1000),
+    journalKeepUs: cli.journalKeepS * 1_000_000,
+    retentionIntervalUs: cli.journalRetentionMs * 1000,
     plantedBugs,
     logger,
     onFatal,

@@ -204,6 +204,16 @@ class Connection implements SubscriberLink {
     this.#socket.write(bytes);
   }
 
+  fail(message: string): void {
+    this.#server.logger.log("warn", "subscription_failed", { connection: this.id, message });
+    this.sendAndClose({
+      type: MessageType.Error,
+      code: ErrorCode.Unavailable,
+      requestId: 0n,
+      message,
+    });
+  }
+
   onDrain(callback: () => void): void {
     if (this.closed || this.#socket.writableLength === 0) {
       callback();

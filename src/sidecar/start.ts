@@ -25,6 +25,8 @@ import { silent_logger } from "./log";
 import type { Logger } from "./log";
 import { SidecarServer } from "./server";
 import type { SocketOwner } from "./server";
+import { QpProgressFile } from "../io/qp-progress-file";
+import { Retention, retention_interval_us_default } from "./retention";
 import { horizonAt, Sidecar } from "./sidecar";
 import { Replication } from "./subscriptions";
 import { WaitStats, type WaitSummary } from "./wait-stats";
@@ -99,6 +101,16 @@ export interface StartSidecarOptions {
   heartbeatIntervalUs?: number;
   /** Bytes a live subscription may hold unsent before it moves to catch-up. */
   subscriptionBufferBytesMax?: number;
+  /**
+   * Journal retention (retention.ts): records stay while within this many µs
+   * below the clock or below any QP's reported progress. Default and minimum:
+   * the history horizon's window (310 s).
+   */
+  journalKeepUs?: number;
+  /** How often retention runs (µs, default 10 s); 0 turns it off (segments are kept forever). */
+  retentionIntervalUs?: number;
+  /** A journal segment's size bound (default journal_segment_bytes_default, 64 MiB). */
+  journalSegmentBytesMax?: number;
 }
 
 /** What `RunningSidecar.takeStats` answers (and the `stats` log line holds). */
@@ -139,6 +151,8 @@ export interface RunningSidecar {
   /** Every journal (`readFrom` merges them by tau). */
   readonly journal: JournalSet;
   readonly replication: Replication;
+  /** Journal retention, null when off (`retentionIntervalUs` 0). */
+  readonly retention: Retention | null;
   /** The line `main.ts` prints once listening. */
   readonly ready: ReadyEvent;
   /** Commit latency and visibility waits since the last call (or the start), then a new window. */
@@ -179,6 +193,9 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
     disk: new FsDisk(),
     clock,
     journals: options.journals ?? 1,
+    ...(options.journalSegmentBytesMax !== undefined
+      ? { segmentBytesMax: options.journalSegmentBytesMax }
+      : {}),
     fenceAfterUs: options.journalFenceAfterUs ?? 0,
     onSynced: (micros) => journalSync.record(micros),
     ...(bugs.has("journal-acks-before-fsync")
@@ -199,8 +216,13 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   });
   let replication: Replication | null = null;
   let server: SidecarServer | null = null;
+  let retention: Retention | null = null;
   try {
-    const horizon = horizonAt(clock.nowMicros());
+    const progressFile = new QpProgressFile(dataDir);
+    const savedProgress = progressFile.load();
+    // Retention keeps what the horizon needs; only a clock that went back
+    // could put the horizon below what it removed, and then that is the horizon.
+    const horizon = Math.max(horizonAt(clock.nowMicros()), journal.removedThroughTau);
     const adjudicator = new Adjudicator({
       horizonTau: horizon,
       engine: options.engine,
@@ -244,6 +266,23 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       replication,
     });
     sidecar.start();
+    const retentionIntervalUs = options.retentionIntervalUs ?? retention_interval_us_default;
+    if (retentionIntervalUs > 0) {
+      const replicating = replication;
+      retention = new Retention({
+        journals: journal,
+        clock,
+        timers,
+        logger,
+        store: progressFile,
+        saved: savedProgress,
+        qpApplied: () => replicating.qpApplied(),
+        lowestSentTau: () => replicating.service.lowestSentTau,
+        intervalUs: retentionIntervalUs,
+        ...(options.journalKeepUs !== undefined ? { keepUs: options.journalKeepUs } : {}),
+      });
+      retention.start();
+    }
     // Stalled journals are looked for four times per fence interval (at least every millisecond).
     let fenceCheck: TimerHandle | null = null;
     if (journal.fencing) {
@@ -275,10 +314,12 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       ...recovery,
       replayed,
       horizon,
+      removedThroughTau: journal.removedThroughTau,
       voidRanges: journal.voidRanges.length,
     });
     const listening = server;
     const replicating = replication;
+    const retaining = retention;
     let closing: Promise<void> | null = null;
     const takeStats = (): SidecarStatsWindow => {
       const window = {
@@ -295,6 +336,7 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
     const close = async (): Promise<void> => {
       if (fenceCheck !== null) timers.cancel(fenceCheck);
       listening.stopAccepting();
+      await retaining?.stop();
       await sidecar.stop();
       await listening.close();
       logger.log("info", "stats", { ...takeStats() });
@@ -317,11 +359,13 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       server: listening,
       journal,
       replication: replicating,
+      retention: retaining,
       ready,
       takeStats,
       close: () => (closing ??= close()),
     };
   } catch (error) {
+    await retention?.stop();
     await server?.close().catch(() => undefined);
     replication?.close();
     await journal.close().catch(() => undefined);

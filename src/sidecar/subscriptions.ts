@@ -28,7 +28,7 @@ import { WaitStats } from "./wait-stats";
 import type { Clock, TimerHandle, Timers } from "../clock";
 import { CrossbarService } from "../crossbar";
 import type { EngineKind, SubscriberSink } from "../crossbar";
-import type { JournalSet } from "../journal";
+import { JournalError, type JournalSet } from "../journal";
 import { MessageType } from "../protocol";
 import type { Applied, Subscribe, Visible, WaitVisible } from "../protocol";
 import type { Logger } from "./log";
@@ -38,7 +38,10 @@ export const fence_after_us_default = 2_000_000;
 export const heartbeat_interval_us_default = 50_000;
 
 /** A connection that subscribed: the sink its frames go to. */
-export type SubscriberLink = SubscriberSink;
+export interface SubscriberLink extends SubscriberSink {
+  /** Sends ERROR (`unavailable`) with `message` and closes the connection. */
+  fail?(message: string): void;
+}
 
 export interface ReplicationOptions {
   journals: JournalSet;
@@ -139,7 +142,15 @@ export class Replication {
       leaseFor: (subscription) => this.#leaseFor(subscription),
       onError: (subscription, error) => {
         this.#logger.log("error", "catch_up_failed", { subscription, error });
-        for (const [link, id] of this.#links) if (id === subscription) this.disconnected(link);
+        for (const [link, id] of this.#links) {
+          if (id !== subscription) continue;
+          this.disconnected(link);
+          link.fail?.(
+            error instanceof JournalError && error.code === "removed"
+              ? `cannot catch up: ${error.message}; this QP must be rebuilt`
+              : `cannot catch up: ${String(error)}`,
+          );
+        }
       },
     });
     options.journals.listen(this.service);
@@ -153,6 +164,15 @@ export class Replication {
   /** WAIT_VISIBLEs not answered yet. */
   get waitingCount(): number {
     return this.#waiters.length;
+  }
+
+  /** The highest APPLIED of each QP the sidecar knows now (connected, or gone and not yet forgotten). */
+  qpApplied(): Map<bigint, number> {
+    const applied = new Map<bigint, number>();
+    for (const member of this.#members.values()) {
+      applied.set(member.qpId, Math.max(applied.get(member.qpId) ?? 0, member.applied));
+    }
+    return applied;
   }
 
   /** The highest APPLIED of a QP's connected subscriptions, or undefined. */
