@@ -275,11 +275,6 @@ export class JournalSet {
     return Math.max(0, ...this.#journals.map((journal) => journal.removedThroughTau));
   }
 
-  /** Bytes of every journal's segments. */
-  get bytes(): number {
-    return this.#journals.reduce((sum, journal) => sum + journal.bytes, 0);
-  }
-
   /** Retention on every journal (`Journal.removeThrough`): what each one removed. */
   async removeThrough(
     tau: number,

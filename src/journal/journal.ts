@@ -419,13 +419,6 @@ export class Journal {
     return this.#removedThroughTau;
   }
 
-  /** Bytes of the segments on disk (headers included), the one being written up to its records. */
-  get bytes(): number {
-    let total = 0;
-    for (const segment of this.#segments) total += segment.durableBytes;
-    return total;
-  }
-
   /**
    * Retention: removes the oldest segments whose records all have a tau at
    * or below `tau`, never the one being written. A marker file whose name
