@@ -300,7 +300,6 @@ export class CrossbarService {
     return id;
   }
 
-  /** Ends a subscription (its connection closed). */
   /** The lowest tau every subscription has been sent (records above it may still be read back); undefined with none. */
   get lowestSentTau(): number | undefined {
     let lowest: number | undefined;
@@ -310,6 +309,7 @@ export class CrossbarService {
     return lowest;
   }
 
+  /** Ends a subscription (its connection closed). */
   unsubscribe(subscription: number): void {
     const found = this.#subscriptions.get(subscription);
     if (found === undefined) return;

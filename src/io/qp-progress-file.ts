@@ -7,6 +7,7 @@
 import fs, { promises as fsp } from "node:fs";
 import path from "node:path";
 import type { QpProgressStore } from "../sidecar/retention";
+import { FsDisk } from "./fs-disk";
 
 export const qp_progress_file_name = "qp-progress.json";
 
@@ -67,11 +68,6 @@ export class QpProgressFile implements QpProgressStore {
       await file.close();
     }
     await fsp.rename(temporary, this.path);
-    const dir = await fsp.open(path.dirname(this.path), "r");
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await new FsDisk().syncDir(path.dirname(this.path));
   }
 }

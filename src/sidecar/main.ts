@@ -29,8 +29,8 @@ import { frame_payload_bytes_max } from "../protocol";
 import { JsonLineLogger } from "./log";
 import type { Logger } from "./log";
 import { connections_max_default } from "./server";
-import { retention_interval_us_default, retention_keep_us_default } from "./retention";
 import type { SocketOwner } from "./server";
+import { retention_interval_us_default, retention_keep_us_default } from "./retention";
 import { parsePlantedBugs, planted_bugs_env, startSidecar } from "./start";
 import type { RunningSidecar } from "./start";
 

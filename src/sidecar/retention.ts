@@ -74,7 +74,8 @@ export class Retention {
   #timer: TimerHandle | null = null;
   #running: Promise<RetentionPass> | null = null;
   #stopped = false;
-  #lastSaved = "";
+  /** `progress` moved since it was last saved. */
+  #unsaved = false;
 
   constructor(options: RetentionOptions) {
     this.#options = options;
@@ -89,7 +90,6 @@ export class Retention {
       );
     }
     for (const [qp, tau] of options.saved) this.#progress.set(qp, tau);
-    this.#lastSaved = serialize(this.#progress);
   }
 
   /** Every QP's progress as known (saved, then reported). */
@@ -130,13 +130,18 @@ export class Retention {
   async #pass(): Promise<RetentionPass> {
     const { journals, clock, logger } = this.#options;
     for (const [qp, tau] of this.#options.qpApplied()) {
-      if (tau > (this.#progress.get(qp) ?? 0)) this.#progress.set(qp, tau);
+      if (tau > (this.#progress.get(qp) ?? 0)) {
+        this.#progress.set(qp, tau);
+        this.#unsaved = true;
+      }
     }
-    const serialized = serialize(this.#progress);
-    if (serialized !== this.#lastSaved) {
+    if (this.#unsaved) {
       // Saved before anything is removed on its account.
-      await this.#options.store.save(this.#progress);
-      this.#lastSaved = serialized;
+      this.#unsaved = false;
+      await this.#options.store.save(this.#progress).catch((error: unknown) => {
+        this.#unsaved = true;
+        throw error;
+      });
     }
     let cutoff = clock.nowMicros() - this.#keepUs;
     for (const tau of this.#progress.values()) cutoff = Math.min(cutoff, tau - this.#keepUs);
@@ -160,11 +165,4 @@ export class Retention {
     }
     return { cutoffTau: cutoff, segments, bytes };
   }
-}
-
-function serialize(progress: ReadonlyMap<bigint, number>): string {
-  return [...progress]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([qp, tau]) => `${qp}:${tau}`)
-    .join(",");
 }

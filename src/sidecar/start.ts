@@ -16,6 +16,7 @@ import { Adjudicator, planted_snapshot_skew_us } from "../adjudicator/adjudicato
 import type { ConflictEngine } from "../adjudicator";
 import { DirLock } from "../io/dir-lock";
 import { FsDisk } from "../io/fs-disk";
+import { QpProgressFile } from "../io/qp-progress-file";
 import { MonotonicClock } from "../io/monotonic-clock";
 import { SystemClock, SystemTimers } from "../io/system-clock";
 import { JournalSet } from "../journal";
@@ -25,7 +26,6 @@ import { silent_logger } from "./log";
 import type { Logger } from "./log";
 import { SidecarServer } from "./server";
 import type { SocketOwner } from "./server";
-import { QpProgressFile } from "../io/qp-progress-file";
 import { Retention, retention_interval_us_default } from "./retention";
 import { horizonAt, Sidecar } from "./sidecar";
 import { Replication } from "./subscriptions";
@@ -218,8 +218,6 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   let server: SidecarServer | null = null;
   let retention: Retention | null = null;
   try {
-    const progressFile = new QpProgressFile(dataDir);
-    const savedProgress = progressFile.load();
     // Retention keeps what the horizon needs; only a clock that went back
     // could put the horizon below what it removed, and then that is the horizon.
     const horizon = Math.max(horizonAt(clock.nowMicros()), journal.removedThroughTau);
@@ -269,13 +267,14 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
     const retentionIntervalUs = options.retentionIntervalUs ?? retention_interval_us_default;
     if (retentionIntervalUs > 0) {
       const replicating = replication;
+      const progressFile = new QpProgressFile(dataDir);
       retention = new Retention({
         journals: journal,
         clock,
         timers,
         logger,
         store: progressFile,
-        saved: savedProgress,
+        saved: progressFile.load(),
         qpApplied: () => replicating.qpApplied(),
         lowestSentTau: () => replicating.service.lowestSentTau,
         intervalUs: retentionIntervalUs,
