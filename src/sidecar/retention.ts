@@ -130,7 +130,7 @@ export class Retention {
   async #pass(): Promise<RetentionPass> {
     const { journals, clock, logger } = this.#options;
     for (const [qp, tau] of this.#options.qpApplied()) {
-      if (tau > (this.#progress.get(qp) ?? 0)) {
+      if (tau > (this.#progress.get(qp) ?? -1)) {
         this.#progress.set(qp, tau);
         this.#unsaved = true;
       }

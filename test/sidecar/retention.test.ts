@@ -178,6 +178,25 @@ describe("journal retention in the sidecar", function () {
     );
   });
 
+  it("saves a QP that has applied nothing yet, so it holds every record across a restart", async () => {
+    let sidecar = await start();
+    const qp = await SubscriberClient.subscribe(sidecar.socketPath, { qpId: 8n, fromTau: 0 });
+    const old = await commitMany(sidecar, 30, "old");
+    await qp.untilWatermark(old[old.length - 1]!);
+    qp.close();
+    await sidecar.retention!.pass();
+    await sidecar.close();
+    running = null;
+
+    clock.offsetUs += 2 * keep_us;
+    sidecar = await start();
+    assert.equal(sidecar.retention!.progress.get(8n), 0);
+    await commitMany(sidecar, 5, "new");
+    const before = segments().length;
+    assert.equal((await sidecar.retention!.pass()).segments, 0);
+    assert.equal(segments().length, before);
+  });
+
   it("keeps every segment with retention off", async () => {
     const sidecar = await start({ retentionIntervalUs: 0 });
     assert.equal(sidecar.retention, null);
