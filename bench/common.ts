@@ -8,6 +8,7 @@
  * (performance.now) and observe the real GC, which is the point.
  */
 import { PerformanceObserver, performance } from "node:perf_hooks";
+import { Command, InvalidArgumentError } from "commander";
 
 export interface BenchRow {
   path: string;
@@ -177,18 +178,40 @@ export function printRows(
   for (const line of lines) log(format(line));
 }
 
-/** `--seconds N` and `--json` from `argv` (process.argv.slice(2)). */
-export function parseBenchArgs(argv: readonly string[]): { seconds: number; json: boolean } {
-  let seconds = bench_seconds_default;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--json") json = true;
-    else if (arg === "--seconds") {
-      seconds = Number(argv[++i]);
-      if (!Number.isFinite(seconds) || seconds <= 0)
-        throw new Error("--seconds needs a positive number");
-    } else throw new Error(`unknown argument ${arg} (expected --seconds N, --json)`);
+/** A commander argument parser: a whole number of at least 1. */
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new InvalidArgumentError("must be a positive integer");
+  return n;
+}
+
+/** A commander argument parser: a finite number above 0. */
+export function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new InvalidArgumentError("must be a positive number");
   }
-  return { seconds, json };
+  return n;
+}
+
+/** A bench's command line: `--help`, and unknown or bad options end it with a message. */
+export function benchCommand(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .showHelpAfterError("(--help lists the options)")
+    .allowExcessArguments(false);
+}
+
+/** `--seconds N` and `--json` from `argv` (process.argv.slice(2)). */
+export function parseBenchArgs(
+  name: string,
+  description: string,
+  argv: readonly string[],
+): { seconds: number; json: boolean } {
+  const command = benchCommand(name, description)
+    .option("--seconds <n>", "seconds per measurement", positiveNumber, bench_seconds_default)
+    .option("--json", "print the rows as JSON", false)
+    .parse(argv, { from: "user" });
+  return command.opts<{ seconds: number; json: boolean }>();
 }

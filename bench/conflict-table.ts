@@ -184,7 +184,11 @@ export async function run(options: BenchOptions = {}): Promise<BenchRow[]> {
 }
 
 async function main(): Promise<void> {
-  const args = parseBenchArgs(process.argv.slice(2));
+  const args = parseBenchArgs(
+    "bench-conflict-table",
+    "the adjudicator's conflict table, native and TypeScript twin",
+    process.argv.slice(2),
+  );
   const rows = await run({ seconds: args.seconds });
   if (args.json) console.log(JSON.stringify(rows));
   else printRows(rows);

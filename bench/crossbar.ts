@@ -25,9 +25,11 @@ import {
 } from "../src/crossbar";
 import { nativeAvailable } from "../src/native";
 import {
+  benchCommand,
   bench_seconds_default,
   GcObserver,
   gcFlush,
+  positiveInteger,
   type BenchOptions,
   type BenchRow,
 } from "./common";
@@ -182,9 +184,13 @@ export async function run(options: BenchOptions = {}): Promise<BenchRow[]> {
 
 async function main(): Promise<void> {
   const gc = new GcObserver();
-  const recordsPerRun = Number(process.argv[2] ?? records_per_run_default);
-  if (!Number.isInteger(recordsPerRun) || recordsPerRun <= 0)
-    throw new Error("records_per_run must be a positive integer");
+  const command = benchCommand(
+    "bench-crossbar",
+    "the crossbar's merge and route, native and TypeScript twin",
+  )
+    .argument("[records_per_run]", "records per run", positiveInteger, records_per_run_default)
+    .parse(process.argv.slice(2), { from: "user" });
+  const recordsPerRun = command.processedArgs[0] as number;
   const engines: EngineKind[] = nativeAvailable() ? ["native", "js"] : ["js"];
   console.log(
     `crossbar merge+route: ${recordsPerRun} records/run, batches of ${batch_records}, ` +

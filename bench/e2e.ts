@@ -32,12 +32,14 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { InvalidArgumentError } from "commander";
 import { Client } from "pg";
 import { down, up } from "../src/cluster";
 import { ClusterLayout } from "../src/cluster/layout";
 import { initQp, pgBinDir, qpUrl, startQp, stopQp } from "../src/cluster/postgres";
 import { freePort, mkdirForPg, writeFileForPg } from "../src/cluster/system";
 import type { WaitSummary } from "../src/sidecar/wait-stats";
+import { benchCommand, positiveInteger } from "./common";
 import {
   snapshotUsage,
   usage_groups,
@@ -78,38 +80,53 @@ interface RunResult {
   endedAt: number[];
 }
 
-function parseArgs(argv: string[]): Options {
-  const options: Options = {
-    scale: 5,
-    clients: 8,
-    seconds: 15,
-    targets: ["vanilla", "vanilla-rr", "ordo:1:1"],
-    cpu: false,
-    keep: false,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, value] = [argv[i], argv[i + 1]];
-    if (flag === "--cpu" || flag === "--keep") {
-      options[flag === "--cpu" ? "cpu" : "keep"] = true;
-      continue;
+const target_pattern = /^(vanilla|vanilla-rr|ordo:([1-9]\d*):([1-9]\d*))$/;
+
+function parseTargets(value: string): string[] {
+  const targets = value.split(",");
+  for (const target of targets) {
+    if (!target_pattern.test(target)) {
+      throw new InvalidArgumentError(
+        `unknown target "${target}" (vanilla, vanilla-rr or ordo:QPS:JOURNALS)`,
+      );
     }
-    if (value === undefined) throw new Error(`${flag} needs a value`);
-    if (flag === "--scale") options.scale = Number(value);
-    else if (flag === "--clients") options.clients = Number(value);
-    else if (flag === "--seconds") options.seconds = Number(value);
-    else if (flag === "--targets") options.targets = value.split(",");
-    else throw new Error(`unknown option ${flag}`);
-    i++;
   }
-  for (const [name, v] of Object.entries({
-    scale: options.scale,
-    clients: options.clients,
-    seconds: options.seconds,
-  })) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
+  const twice = targets.find((t, i) => targets.indexOf(t) !== i);
+  if (twice !== undefined) throw new InvalidArgumentError(`${twice} is named twice`);
+  return targets;
+}
+
+function parseArgs(argv: string[]): Options {
+  const command = benchCommand(
+    "bench-e2e",
+    "ordo beside vanilla PostgreSQL, pgbench TPC-B and select-only",
+  )
+    .option("--scale <n>", "pgbench scale factor", positiveInteger, 5)
+    .option(
+      "--clients <n>",
+      "pgbench clients of each target (split among its QPs)",
+      positiveInteger,
+      8,
+    )
+    .option("--seconds <n>", "seconds per pgbench run", positiveInteger, 15)
+    .option(
+      "--targets <list>",
+      "comma-separated: vanilla, vanilla-rr, ordo:QPS:JOURNALS",
+      parseTargets,
+      ["vanilla", "vanilla-rr", "ordo:1:1"],
+    )
+    .option("--cpu", "CPU time and wake-ups per TPC-B transaction by process", false)
+    .option("--keep", "leave each cluster's directory (logs) in place", false)
+    .parse(argv, { from: "user" });
+  const options = command.opts<Options>();
+  for (const target of options.targets) {
+    const qps = Number(target_pattern.exec(target)?.[2] ?? 1);
+    if (options.clients < qps) {
+      command.error(`error: ${target} needs --clients ${qps} or more (one per QP at least)`);
+    }
   }
   if (options.cpu && options.seconds < cpu_seconds_min) {
-    throw new Error(`--cpu needs --seconds ${cpu_seconds_min} or more`);
+    command.error(`error: --cpu needs --seconds ${cpu_seconds_min} or more`);
   }
   return options;
 }
@@ -410,9 +427,6 @@ async function benchTarget(target: string, root: string, options: Options): Prom
     if (urls.length === 1) return run(urls[0]!, measure);
     // Several QPs: load through the first; pgbench drives them all at once,
     // the clients split among them (as many in all as against vanilla).
-    if (options.clients < urls.length) {
-      throw new Error(`${target} needs --clients ${urls.length} or more (one per QP at least)`);
-    }
     const clientsOf = (i: number): number =>
       Math.floor(options.clients / urls.length) + (i < options.clients % urls.length ? 1 : 0);
     await load(urls[0]!, options.scale);

@@ -18,7 +18,7 @@ import { performance } from "node:perf_hooks";
 import { FsDisk } from "../src/io/fs-disk";
 import { SystemClock } from "../src/io/system-clock";
 import { Journal, journal_preallocate_bytes_default } from "../src/journal";
-import { percentile } from "./common";
+import { benchCommand, percentile, positiveInteger, positiveNumber } from "./common";
 
 const body_bytes = 300;
 const txn_id_bytes = 16;
@@ -48,37 +48,19 @@ interface Row {
   p999Ms: number;
 }
 
+function parseClients(value: string): number[] {
+  return value.split(",").map((c) => positiveInteger(c));
+}
+
 function parseArgs(argv: readonly string[]): Settings {
-  const settings: Settings = {
-    seconds: 5,
-    rounds: 3,
-    clients: [1, 8],
-    dir: tmpdir(),
-    json: false,
-  };
-  const positive = (flag: string, text: string | undefined): number => {
-    const value = Number(text);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} needs a positive number`);
-    return value;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--json") settings.json = true;
-    else if (arg === "--seconds") settings.seconds = positive(arg, argv[++i]);
-    else if (arg === "--rounds") settings.rounds = Math.round(positive(arg, argv[++i]));
-    else if (arg === "--clients") {
-      settings.clients = (argv[++i] ?? "").split(",").map((c) => Math.round(positive(arg, c)));
-    } else if (arg === "--dir") {
-      const dir = argv[++i];
-      if (dir === undefined || dir.length === 0) throw new Error("--dir needs a path");
-      settings.dir = dir;
-    } else {
-      throw new Error(
-        `unknown argument ${arg} (expected --seconds N, --rounds N, --clients A,B, --dir PATH, --json)`,
-      );
-    }
-  }
-  return settings;
+  return benchCommand("bench-journal", "durable appends of one journal on a real disk")
+    .option("--seconds <n>", "seconds per round", positiveNumber, 5)
+    .option("--rounds <n>", "rounds of each setting, alternating", positiveInteger, 3)
+    .option("--clients <list>", "appender counts, comma-separated", parseClients, [1, 8])
+    .option("--dir <path>", "where the journal lies (the device to measure)", tmpdir())
+    .option("--json", "print the rows as JSON", false)
+    .parse(argv, { from: "user" })
+    .opts<Settings>();
 }
 
 /** Appends from `clients` loops for `seconds` into a new journal in `dir`. */

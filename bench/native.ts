@@ -135,7 +135,11 @@ async function loadConflictTable(): Promise<
 }
 
 async function main(): Promise<void> {
-  const args = parseBenchArgs(process.argv.slice(2));
+  const args = parseBenchArgs(
+    "bench-native",
+    "every native hot path beside its TypeScript twin",
+    process.argv.slice(2),
+  );
   const options: BenchOptions = { seconds: args.seconds };
   const notes: string[] = [];
   notes.push(`native crc32c path: ${nativeCrc32cHardware() ? "sse4.2 instruction" : "table"}`);

@@ -116,7 +116,11 @@ export async function run(options: BenchOptions = {}): Promise<BenchRow[]> {
 }
 
 if (require.main === module) {
-  const args = parseBenchArgs(process.argv.slice(2));
+  const args = parseBenchArgs(
+    "bench-records",
+    "journal record batches, native and TypeScript twin",
+    process.argv.slice(2),
+  );
   run({ seconds: args.seconds })
     .then((rows) => (args.json ? console.log(JSON.stringify(rows, null, 2)) : printRows(rows)))
     .catch((error: unknown) => {
