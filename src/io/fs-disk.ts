@@ -29,6 +29,10 @@ export class FsDisk implements Disk {
     await fsp.rm(path, { force: true });
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    await fsp.rename(from, to);
+  }
+
   async syncDir(dir: string): Promise<void> {
     const handle = await fsp.open(dir, "r");
     try {

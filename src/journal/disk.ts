@@ -48,4 +48,10 @@ export interface Disk {
   syncDir(dir: string): Promise<void>;
   /** Removes the file's name (durable once its directory is synced); succeeds if it is gone. */
   remove(path: string): Promise<void>;
+  /**
+   * Gives `from`'s file the name `to` in the same directory, replacing any
+   * file of that name at once for readers; durable once the directory is
+   * synced (a crash before that leaves the old name or the new one, whole).
+   */
+  rename(from: string, to: string): Promise<void>;
 }

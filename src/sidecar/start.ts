@@ -16,7 +16,7 @@ import { Adjudicator, planted_snapshot_skew_us } from "../adjudicator/adjudicato
 import type { ConflictEngine } from "../adjudicator";
 import { DirLock } from "../io/dir-lock";
 import { FsDisk } from "../io/fs-disk";
-import { QpProgressFile } from "../io/qp-progress-file";
+import { QpProgressFile } from "./qp-progress-file";
 import { MonotonicClock } from "../io/monotonic-clock";
 import { SystemClock, SystemTimers } from "../io/system-clock";
 import { JournalSet } from "../journal";
@@ -188,9 +188,10 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   // Before anything in the directory is opened: one sidecar per data directory.
   const lock = DirLock.acquire(dataDir);
   const journalSync = new WaitStats();
+  const disk = new FsDisk();
   const journal = await JournalSet.open({
     dir: journalDir,
-    disk: new FsDisk(),
+    disk,
     clock,
     journals: options.journals ?? 1,
     ...(options.journalSegmentBytesMax !== undefined
@@ -267,14 +268,14 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
     const retentionIntervalUs = options.retentionIntervalUs ?? retention_interval_us_default;
     if (retentionIntervalUs > 0) {
       const replicating = replication;
-      const progressFile = new QpProgressFile(dataDir);
+      const progressFile = new QpProgressFile(disk, dataDir);
       retention = new Retention({
         journals: journal,
         clock,
         timers,
         logger,
         store: progressFile,
-        saved: progressFile.load(),
+        saved: await progressFile.load(),
         qpApplied: () => replicating.qpApplied(),
         lowestSentTau: () => replicating.service.lowestSentTau,
         intervalUs: retentionIntervalUs,

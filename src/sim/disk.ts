@@ -5,8 +5,10 @@
  * and then makes the writes it covered durable. A crash keeps the durable
  * bytes plus a random prefix of the unsynced writes, the last of them
  * possibly torn, forgets files whose directory entry was never synced, and
- * may bring back a removed file whose removal was never synced —
- * what a real disk may do, so the journal's torn-tail cut is exercised.
+ * may bring back a removed file whose removal was never synced, and keeps
+ * only a prefix of the renames no directory sync covered (each whole: the
+ * old name or the new one) — what a real disk may do, so the journal's
+ * torn-tail cut is exercised.
  *
  * Planted bug (sim only): `bugAckBeforeFsync` makes `sync` return at once
  * while the bytes become durable only after the fsync latency; the
@@ -98,6 +100,13 @@ export class SimDisk implements Disk {
   readonly #dirs = new Set<string>();
   /** Removed files whose removal no directory sync made durable yet: a crash may bring them back. */
   readonly #removed = new Map<string, FileState>();
+  /** Renames no directory sync made durable yet, oldest first: a crash keeps a prefix of them. */
+  readonly #renames: {
+    from: string;
+    to: string;
+    state: FileState;
+    replaced: FileState | undefined;
+  }[] = [];
   /** Bumped by a crash: handles of the dead incarnation hang forever. */
   #generation = 0;
   syncs = 0;
@@ -142,6 +151,9 @@ export class SimDisk implements Disk {
   }
 
   async syncDir(dir: string): Promise<void> {
+    for (let i = this.#renames.length - 1; i >= 0; i--) {
+      if (dirname(this.#renames[i]!.to) === dir) this.#renames.splice(i, 1);
+    }
     for (const [path, state] of this.#files) if (dirname(path) === dir) state.named = true;
     for (const path of [...this.#removed.keys()])
       if (dirname(path) === dir) this.#removed.delete(path);
@@ -154,12 +166,34 @@ export class SimDisk implements Disk {
     if (state.named) this.#removed.set(path, state);
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    if (dirname(from) !== dirname(to)) throw new Error(`rename across directories: ${from} ${to}`);
+    const state = this.#files.get(from);
+    if (state === undefined) throw new SimDiskError("not_found", `${from} does not exist`);
+    if (from === to) return;
+    const replaced = this.#files.get(to);
+    this.#files.delete(from);
+    this.#files.set(to, state);
+    this.#renames.push({ from, to, state, replaced });
+  }
+
   /**
    * The machine lost power: durable bytes stay, a random prefix of each file's
    * unsynced writes survives (the last one possibly torn), unnamed files vanish.
    */
   crash(): void {
     this.#generation += 1;
+    // Renames are journaled in order: a prefix of them made it, whole.
+    const kept = this.#prng.int(this.#renames.length + 1);
+    for (let i = 0; i < kept; i++) this.#renames[i]!.state.named = true;
+    for (let i = this.#renames.length - 1; i >= kept; i--) {
+      const { from, to, state, replaced } = this.#renames[i]!;
+      if (this.#files.get(to) !== state) continue;
+      if (replaced === undefined) this.#files.delete(to);
+      else this.#files.set(to, replaced);
+      if (state.named) this.#files.set(from, state);
+    }
+    this.#renames.length = 0;
     for (const [path, state] of this.#removed) {
       if (!this.#files.has(path) && this.#prng.chance(0.5)) this.#files.set(path, state);
     }

@@ -62,6 +62,14 @@ export class TestDisk implements Disk {
     return this.inner.remove(path);
   }
 
+  rename(from: string, to: string): Promise<void> {
+    const track = this.tracks.get(from);
+    this.tracks.delete(from);
+    if (track !== undefined) this.tracks.set(to, track);
+    else this.tracks.delete(to);
+    return this.inner.rename(from, to);
+  }
+
   syncDir(dir: string): Promise<void> {
     if (this.skipDeviceSync) return Promise.resolve();
     return this.inner.syncDir(dir);

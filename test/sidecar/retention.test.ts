@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import type { Clock } from "../../src/clock";
-import { QpProgressFile, qp_progress_file_name } from "../../src/io/qp-progress-file";
+import { FsDisk } from "../../src/io/fs-disk";
+import { QpProgressFile, qp_progress_file_name } from "../../src/sidecar/qp-progress-file";
 import { ErrorCode, MessageType, Verdict } from "../../src/protocol";
 import type { CommitReply } from "../../src/protocol";
 import { realClock, startSidecar } from "../../src/sidecar";
@@ -222,17 +223,22 @@ describe("journal retention in the sidecar", function () {
 
   it("loads what it saved and refuses a damaged progress file", async () => {
     fs.mkdirSync(path.join(dir, "data"), { recursive: true });
-    const file = new QpProgressFile(path.join(dir, "data"));
-    assert.deepEqual(file.load(), new Map());
+    const file = new QpProgressFile(new FsDisk(), path.join(dir, "data"));
+    assert.deepEqual(await file.load(), new Map());
     const progress = new Map([
       [7n, 1_700_000_000_000_000],
       [18_446_744_073_709_551_615n, 5],
     ]);
     await file.save(progress);
-    assert.deepEqual(file.load(), progress);
+    assert.deepEqual(await file.load(), progress);
     fs.writeFileSync(file.path, '{"version":1,"qps":{"7":-1}}');
-    assert.throws(() => file.load(), /bad entry 7/);
+    await assert.rejects(file.load(), /bad entry 7/);
     fs.writeFileSync(file.path, "{");
-    assert.throws(() => file.load(), /not JSON/);
+    await assert.rejects(file.load(), /not JSON/);
+    // A temporary file left by a crash mid-save does not stop the next save.
+    fs.writeFileSync(`${file.path}.tmp`, "{");
+    await file.save(progress);
+    assert.deepEqual(await file.load(), progress);
+    assert.ok(!fs.existsSync(`${file.path}.tmp`));
   });
 });
