@@ -392,10 +392,17 @@ export class CrossbarService {
           if (target >= 0) this.#sendWatermark(subscription);
           return;
         }
-        for await (const entry of this.#reader.readAll(subscription.sentTau, target)) {
+        // From one below what was sent: a live subscription that fell behind
+        // after (T, j) may still be owed (T, k) of a later journal k.
+        const [afterTau, afterJournal] = [subscription.sentTau, subscription.sentJournal];
+        for await (const entry of this.#reader.readAll(Math.max(0, afterTau - 1), target)) {
           if (subscription.mode !== "catchup") return;
+          if (entry.tauCommit === afterTau && entry.journal <= afterJournal) continue;
           assert(
-            entry.tauCommit > subscription.sentTau && entry.tauCommit <= target,
+            (entry.tauCommit > subscription.sentTau ||
+              (entry.tauCommit === subscription.sentTau &&
+                entry.journal > subscription.sentJournal)) &&
+              entry.tauCommit <= target,
             "catch-up out of order",
           );
           const body = subscription.all ? entry.body : filterBody(entry.body, subscription.ranges);

@@ -16,6 +16,11 @@
  * A QP that never comes back holds every record after its last report, as an
  * abandoned replication slot holds PostgreSQL's WAL.
  *
+ * A `keepUs` below the history horizon's window is safe but costs: a
+ * restarted sidecar starts its adjudicator's horizon at what was removed and
+ * refuses older transactions. The sidecar (start.ts) keeps it at the window
+ * or above; the simulator, whose runs last a second, runs it shorter.
+ *
  * Sans-I/O: the clock, timers and the progress store are passed in.
  */
 import type { Clock, TimerHandle, Timers } from "../clock";
@@ -47,7 +52,7 @@ export interface RetentionOptions {
   lowestSentTau: () => number | undefined;
   /** How often a pass runs (µs). Default 10 s. */
   intervalUs?: number;
-  /** How far below the clock and each QP's progress records stay (µs); at least the horizon's window. */
+  /** How far below the clock and each QP's progress records stay (µs). Default: the horizon's window. */
   keepUs?: number;
 }
 
@@ -84,10 +89,8 @@ export class Retention {
     if (!Number.isSafeInteger(this.#intervalUs) || this.#intervalUs < 1) {
       throw new RetentionError(`intervalUs must be a positive integer, got ${this.#intervalUs}`);
     }
-    if (!Number.isSafeInteger(this.#keepUs) || this.#keepUs < retention_keep_us_default) {
-      throw new RetentionError(
-        `keepUs must be an integer of at least ${retention_keep_us_default} (the history horizon), got ${this.#keepUs}`,
-      );
+    if (!Number.isSafeInteger(this.#keepUs) || this.#keepUs < 1) {
+      throw new RetentionError(`keepUs must be a positive integer, got ${this.#keepUs}`);
     }
     for (const [qp, tau] of options.saved) this.#progress.set(qp, tau);
   }
@@ -146,7 +149,8 @@ export class Retention {
     let cutoff = clock.nowMicros() - this.#keepUs;
     for (const tau of this.#progress.values()) cutoff = Math.min(cutoff, tau - this.#keepUs);
     const sent = this.#options.lowestSentTau();
-    if (sent !== undefined) cutoff = Math.min(cutoff, sent);
+    // A catch-up reads from one below what it was sent (CrossbarService).
+    if (sent !== undefined) cutoff = Math.min(cutoff, sent - 1);
     if (cutoff <= 0) return { cutoffTau: 0, segments: 0, bytes: 0 };
     const removed = await journals.removeThrough(cutoff);
     let segments = 0;

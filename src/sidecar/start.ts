@@ -26,7 +26,12 @@ import { silent_logger } from "./log";
 import type { Logger } from "./log";
 import { SidecarServer } from "./server";
 import type { SocketOwner } from "./server";
-import { Retention, retention_interval_us_default } from "./retention";
+import {
+  Retention,
+  RetentionError,
+  retention_interval_us_default,
+  retention_keep_us_default,
+} from "./retention";
 import { horizonAt, Sidecar } from "./sidecar";
 import { Replication } from "./subscriptions";
 import { WaitStats, type WaitSummary } from "./wait-stats";
@@ -181,6 +186,15 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   const journalDir = path.join(dataDir, "journal");
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 
+  if (
+    options.journalKeepUs !== undefined &&
+    !(options.journalKeepUs >= retention_keep_us_default)
+  ) {
+    throw new RetentionError(
+      `journalKeepUs must be at least ${retention_keep_us_default} (the history horizon's window), ` +
+        `got ${options.journalKeepUs}`,
+    );
+  }
   const bugs = new Set<SidecarPlantedBug>(options.plantedBugs ?? []);
   for (const bug of bugs) {
     if (!isSidecarPlantedBug(bug)) throw new RangeError(`unknown planted bug ${String(bug)}`);

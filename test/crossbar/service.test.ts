@@ -8,7 +8,15 @@
  */
 import assert from "node:assert/strict";
 import path from "node:path";
-import { MessageType, Verdict } from "../../src/protocol";
+import { CrossbarService } from "../../src/crossbar";
+import type { DurableEntry, JournalReader, SubscriberSink } from "../../src/crossbar";
+import {
+  decodeMessage,
+  encodeCommitBody,
+  frame_header_bytes,
+  MessageType,
+  Verdict,
+} from "../../src/protocol";
 import type { CommitReply, ErrorMessage } from "../../src/protocol";
 import { realClock, startSidecar } from "../../src/sidecar";
 import type { RunningSidecar, StartSidecarOptions } from "../../src/sidecar";
@@ -160,5 +168,73 @@ describe("crossbar service over a Unix socket", function () {
       ranged.records.map((r) => [r.tau, r.body.writes.map((w) => new TextDecoder().decode(w.key))]),
       [[t1, ["b/1"]]],
     );
+  });
+});
+
+describe("crossbar service catch-up", () => {
+  /** A sink that holds what it was written until the test drains it. */
+  class HeldSink implements SubscriberSink {
+    readonly frames: Uint8Array[] = [];
+    held = 0;
+    #drain: (() => void)[] = [];
+    closed = false;
+    write(frame: Uint8Array): void {
+      this.frames.push(frame);
+      this.held += frame.length;
+    }
+    get bufferedBytes(): number {
+      return this.held;
+    }
+    onDrain(callback: () => void): void {
+      if (this.held === 0) queueMicrotask(callback);
+      else this.#drain.push(callback);
+    }
+    drain(): void {
+      this.held = 0;
+      for (const callback of this.#drain.splice(0)) callback();
+    }
+    records(): [number, number][] {
+      const out: [number, number][] = [];
+      for (const frame of this.frames) {
+        const message = decodeMessage(frame[5]!, frame.subarray(frame_header_bytes));
+        if (message.type === MessageType.Record) out.push([message.tauCommit, message.journalId]);
+      }
+      return out;
+    }
+  }
+
+  it("owes a subscription that fell behind between two records of one tau the second", async () => {
+    // Two journals may assign the same tau (an on-demand heartbeat raised the idle one).
+    const body = encodeCommitBody({ txnId: new Uint8Array(16), tauStart: 1, writes: [] });
+    const entries: DurableEntry[] = [
+      { tauCommit: 10, journal: 0, body },
+      { tauCommit: 10, journal: 1, body },
+      { tauCommit: 11, journal: 0, body },
+    ];
+    const reader: JournalReader = {
+      async *readAll(afterTau, upToTau) {
+        for (const e of entries) if (e.tauCommit > afterTau && e.tauCommit <= upToTau) yield e;
+      },
+    };
+    const service = new CrossbarService({ journals: 2, reader, engine: "js", bufferBytesMax: 1 });
+    const sink = new HeldSink();
+    service.subscribe({ fromTau: 0, ranges: [{ lo: bytes(""), hi: bytes("") }], sink });
+    await new Promise((resolve) => setImmediate(resolve)); // catch-up finds nothing: live
+    // The first record of tau 10 puts the sink over its bound: back to catch-up.
+    service.durable(0, [entries[0]!], 10);
+    service.durable(1, [entries[1]!], 10);
+    service.durable(0, [entries[2]!], 11);
+    service.watermarks([{ journal: 1, watermark: 11 }]);
+    assert.deepEqual(sink.records(), [[10, 0]]);
+    for (let i = 0; i < 10; i++) {
+      sink.drain();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(sink.records(), [
+      [10, 0],
+      [10, 1],
+      [11, 0],
+    ]);
+    service.close();
   });
 });

@@ -203,7 +203,9 @@ describe("journal retention in the sidecar", function () {
     assert.equal(sidecar.retention, null);
   });
 
-  it("refuses a keep window below the history horizon", () => {
+  it("refuses a keep window below the history horizon", async () => {
+    await assert.rejects(start({ journalKeepUs: keep_us - 1 }), RetentionError);
+    assert.equal(running, null);
     assert.throws(
       () =>
         new Retention({
@@ -215,7 +217,7 @@ describe("journal retention in the sidecar", function () {
           saved: new Map(),
           qpApplied: () => new Map(),
           lowestSentTau: () => undefined,
-          keepUs: keep_us - 1,
+          keepUs: 0,
         }),
       RetentionError,
     );
