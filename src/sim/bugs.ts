@@ -22,6 +22,10 @@
  * - `crossbarPlacesEveryCopy` (split topology): the crossbar places a
  *   redirected commit's second copy as well (durability checker: a commit
  *   applied twice).
+ * - `retentionForgetsQps` ("single" with retention): retention is told of no
+ *   QP and no subscription, so it removes what a QP cut off for longer than
+ *   the keep window still needs (the QP cannot catch up: liveness, and the
+ *   catch-up's error).
  */
 import {
   ConflictBatch,
@@ -40,6 +44,7 @@ export interface PlantedBugs {
   applierResumesLateUs?: number;
   routerKeepsBrokenCopies?: boolean;
   crossbarPlacesEveryCopy?: boolean;
+  retentionForgetsQps?: boolean;
 }
 
 export const planted_bug_names = [
@@ -49,6 +54,7 @@ export const planted_bug_names = [
   "applier-resumes-late",
   "router-keeps-broken-copies",
   "crossbar-places-every-copy",
+  "retention-forgets-qps",
 ] as const;
 
 export type PlantedBugName = (typeof planted_bug_names)[number];
@@ -67,6 +73,8 @@ export function plantedBug(name: PlantedBugName): PlantedBugs {
       return { routerKeepsBrokenCopies: true };
     case "crossbar-places-every-copy":
       return { crossbarPlacesEveryCopy: true };
+    case "retention-forgets-qps":
+      return { retentionForgetsQps: true };
   }
 }
 

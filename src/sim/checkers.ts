@@ -29,8 +29,14 @@ export interface CheckInput {
   sequences: readonly Sequence[];
   applied: readonly number[];
   anomalies: readonly string[];
-  /** Every durable record on the disks, if the design keeps them (single sidecar). */
+  /** Every durable record on the disks above `removedThroughTau`, if the design keeps them (single sidecar). */
   durable: readonly MergedEntry[] | null;
+  /**
+   * Retention removed the records at or below it (0: none). An acknowledged
+   * commit there must be in every QP's stream at its tau: retention may
+   * remove only what every QP applied.
+   */
+  removedThroughTau?: number;
   /** Txn details from one QP's stream. */
   infos: ReadonlyMap<number, TxnInfo>;
   /** Commits the servers still hold unanswered once the run settled. */
@@ -90,6 +96,9 @@ export function checkTotalOrder(input: CheckInput): string[] {
   const expected: { tau: number; txn: number }[] = [];
   if (input.durable !== null) {
     for (const e of input.durable) expected.push({ tau: e.tauCommit, txn: txnInfoOf(e.body).txn });
+    const removed = input.removedThroughTau ?? 0;
+    for (const [txn, ack] of input.acks)
+      if (ack.tau <= removed) expected.push({ tau: ack.tau, txn });
   } else {
     for (const [txn, ack] of input.acks) expected.push({ tau: ack.tau, txn });
   }
@@ -134,7 +143,24 @@ export function checkDurability(input: CheckInput): string[] {
     if (onDisk.has(txn)) push(out, `txn ${txn} is in the journals twice`);
     onDisk.set(txn, e.tauCommit);
   }
+  const removed = input.removedThroughTau ?? 0;
+  const streams = input.sequences.map((s) => {
+    const at = new Map<number, number>();
+    for (let i = 0; i < s.txns.length; i++) at.set(s.txns[i]!, s.taus[i]!);
+    return at;
+  });
   for (const [txn, ack] of input.acks) {
+    if (ack.tau <= removed) {
+      // Removed by retention: every QP must have applied it, at its tau.
+      for (let q = 0; q < streams.length; q++) {
+        if (streams[q]!.get(txn) !== ack.tau)
+          push(
+            out,
+            `acknowledged txn ${txn} (tau ${ack.tau}) was removed by retention (through ${removed}) but qp ${q} did not apply it there`,
+          );
+      }
+      continue;
+    }
     const tau = onDisk.get(txn);
     if (tau === undefined)
       push(out, `acknowledged txn ${txn} (tau ${ack.tau}) is lost from the journals`);
@@ -144,6 +170,7 @@ export function checkDurability(input: CheckInput): string[] {
   for (let q = 0; q < input.sequences.length; q++) {
     const s = input.sequences[q]!;
     for (let i = 0; i < s.txns.length; i++) {
+      if (s.taus[i]! <= removed) continue; // removed: checked against the acknowledgements above
       if (onDisk.get(s.txns[i]!) !== s.taus[i])
         push(
           out,

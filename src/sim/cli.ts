@@ -81,6 +81,11 @@ export function registerSimCommand(program: Command): void {
       "silence after which a journal is fenced (fenced, hedged); fsync wait after which the sidecar fences a journal (single, default off)",
       parseNumber,
     )
+    .option(
+      "--retention-ms <ms>",
+      "journal retention with this keep window, small segments (single; default off)",
+      parseNumber,
+    )
     .option("--qps <n>", "query processors (default 4)", parseNumber)
     .option("--clients <n>", "closed-loop clients (default 2 per journal)", parseNumber)
     .option("--keys <n>", "keys the clients write (default 100000)", parseNumber)
@@ -118,6 +123,9 @@ export function registerSimCommand(program: Command): void {
         bugs,
         buggify: o.buggify === true,
         ...(o.fenceMs !== undefined ? { fenceAfterUs: (o.fenceMs as number) * 1000 } : {}),
+        ...(o.retentionMs !== undefined
+          ? { retentionKeepUs: (o.retentionMs as number) * 1000 }
+          : {}),
         check: o.check as boolean,
       };
       const runs: { label: string; result: SimResult }[] = [];
@@ -146,6 +154,7 @@ export function registerSimCommand(program: Command): void {
         partitions: main.partitions,
         fences: main.fences,
         redirects: main.redirects,
+        ...(base.retentionKeepUs !== undefined ? { removed_segments: main.removedSegments } : {}),
         sim_to_real: base.durationUs / 1000 / main.realMs,
         trace: main.traceHash,
         checks: main.checks,

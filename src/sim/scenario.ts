@@ -65,6 +65,12 @@ export interface ScenarioOptions {
    * whose fsync waited this long (default off).
    */
   fenceAfterUs?: number;
+  /**
+   * "single": journal retention with this keep window (µs), passes every
+   * quarter of it, small segments; the QPs report what they applied. Default
+   * off.
+   */
+  retentionKeepUs?: number;
   /** Fault points inside component code (src/buggify, src/sim/buggify.ts). Default off. */
   buggify?: boolean;
   /** Keep every QP's stream for the checkers (default true). */
@@ -111,6 +117,8 @@ export interface SimResult {
   partitions: number;
   fences: number;
   redirects: number;
+  /** Journal segments retention removed ("single" with `retentionKeepUs`). */
+  removedSegments: number;
   events: number;
   realMs: number;
 }
@@ -147,6 +155,8 @@ export function replayCommand(options: ScenarioOptions): string {
   if (options.partitionUs !== undefined) parts.push(`--partition-ms ${options.partitionUs / 1000}`);
   if ((options.clientLossP ?? 0) > 0) parts.push(`--client-loss ${options.clientLossP}`);
   if (options.fenceAfterUs !== undefined) parts.push(`--fence-ms ${options.fenceAfterUs / 1000}`);
+  if ((options.retentionKeepUs ?? 0) > 0)
+    parts.push(`--retention-ms ${(options.retentionKeepUs ?? 0) / 1000}`);
   if (options.qps !== undefined) parts.push(`--qps ${options.qps}`);
   if (options.clients !== undefined) parts.push(`--clients ${options.clients}`);
   if (options.keys !== undefined) parts.push(`--keys ${options.keys}`);
@@ -206,12 +216,15 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
   let single: SingleSidecar | null = null;
   let split: SplitCluster | null = null;
   const stallTargets = [];
+  if ((options.retentionKeepUs ?? 0) > 0 && options.design !== "single")
+    throw new Error("retention runs in the single design only (its sidecar keeps the journals)");
   if (options.design === "single") {
     single = new SingleSidecar(
       env,
       world.addHost("sidecar", skew()),
       options.journals,
       options.fenceAfterUs ?? 0,
+      options.retentionKeepUs ?? 0,
     );
     server = single;
     stallTargets.push(single.host);
@@ -421,7 +434,8 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
       sequences: qps.map((q) => q.sequence),
       applied: qps.map((q) => q.applied),
       anomalies: qps.flatMap((q) => q.anomalies),
-      durable,
+      durable: durable?.records ?? null,
+      removedThroughTau: durable?.removedThroughTau ?? 0,
       infos: qps[0]!.infos ?? new Map(),
       stuck: server.stuck(),
     });
@@ -455,6 +469,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     partitions,
     fences: split?.fences ?? single?.fences ?? 0,
     redirects: split?.redirects ?? 0,
+    removedSegments: single?.removedSegments ?? 0,
     events: world.eventCount,
     realMs: performance.now() - started,
   };

@@ -3,9 +3,11 @@
  *
  * - `SingleSidecar` ("single"): one sidecar host as src/sidecar/start.ts
  *   wires it — a `JournalSet` of N journals on the host's simulated disk, the
- *   `Adjudicator` rebuilt from the journals, the sans-I/O `Sidecar`, and a
- *   `CrossbarService` fed by the set. It can crash (the disk keeps what was
- *   synced, maybe a torn tail) and restart (reopen, replay, resubscribe).
+ *   `Adjudicator` rebuilt from the journals, the sans-I/O `Sidecar`, a
+ *   `CrossbarService` fed by the set, and with a keep window `Retention`
+ *   (the QPs report what they applied; their progress file on the same
+ *   disk). It can crash (the disk keeps what was synced, maybe a torn tail)
+ *   and restart (reopen, replay, resubscribe).
  * - `SplitCluster` ("baseline" / "fenced" / "hedged"): the story's topology.
  *   Every journal on its own host (a `JournalSet` of one, heartbeats every
  *   `heartbeat_interval_us`), the `Sidecar` with its `Adjudicator` on one
@@ -29,6 +31,9 @@ import { JournalSet } from "../journal";
 import type { JournalEntry, JournalSetListener, MergedEntry } from "../journal";
 import type { CommitReply, CommitRequest, ErrorMessage } from "../protocol";
 import { silent_logger } from "../sidecar/log";
+import type { Logger } from "../sidecar/log";
+import { QpProgressFile } from "../sidecar/qp-progress-file";
+import { Retention } from "../sidecar/retention";
 import { horizonAt, Sidecar } from "../sidecar/sidecar";
 import type { CommitJournal } from "../sidecar/sidecar";
 import type { PlantedBugs } from "./bugs";
@@ -55,7 +60,12 @@ export const fence_check_interval_us = 1_000;
  */
 export const hedged_fence_after_us = 1_500;
 export const hedged_fence_check_interval_us = 250;
+const data_dir = "/data";
 const journal_dir = "/data/journal";
+/** With retention: small segments, so that a run of a second fills many and removes some. */
+const sim_segment_bytes_retention = 2 * 1024;
+/** With retention: each QP reports what it applied this often (the applier's APPLIED). */
+export const applied_report_interval_us = 1_000;
 /**
  * Zeros the journals keep ahead of their records: the real code path (zero
  * tails at replay, cut at rotation) at a size the simulated disk copies
@@ -82,13 +92,21 @@ export interface ServerEnv {
   onError: (where: string, error: unknown) => void;
 }
 
+/** What the disks hold: the durability checker's truth. */
+export interface DurableView {
+  /** Every durable record above `removedThroughTau`. */
+  records: MergedEntry[];
+  /** Retention removed every record at or below it from some journal (0: none). */
+  removedThroughTau: number;
+}
+
 export interface SimServer {
   /** The host that receives commit requests. */
   readonly commitHost: SimHost;
   start(): Promise<void>;
   commit(request: CommitRequest, reply: (r: CommitReply | ErrorMessage) => void): void;
-  /** Every durable record on the disks (the durability checker's truth), or null if not kept. */
-  durableRecords(): Promise<MergedEntry[] | null>;
+  /** What the disks hold, or null if the design keeps no disk to read. */
+  durableRecords(): Promise<DurableView | null>;
   /** Commits the servers still hold unanswered (after the run settled, a liveness failure). */
   stuck(): string[];
   close(): void;
@@ -207,6 +225,16 @@ function makeAdjudicator(engine: ConflictEngine, horizon: number, bugs: PlantedB
   return new Adjudicator({ horizonTau: horizon, engine });
 }
 
+/** Component errors reach the run's error list; other events go to `observe`. */
+function simLogger(env: ServerEnv, observe: (fields: Record<string, unknown>) => void): Logger {
+  return {
+    log(level, event, fields) {
+      if (level === "error") env.onError(event, fields?.error ?? new Error(event));
+      else observe({ ...fields, event });
+    },
+  };
+}
+
 async function collect(entries: AsyncIterable<MergedEntry>): Promise<MergedEntry[]> {
   const out: MergedEntry[] = [];
   for await (const entry of entries) out.push(entry);
@@ -230,19 +258,49 @@ export class SingleSidecar implements SimServer {
 
   /** Fence a journal whose fsync waits this long (JournalSet's fencing); 0: off. */
   readonly #fenceAfterUs: number;
+  /** Retention's keep window (µs); 0: off. */
+  readonly #keepUs: number;
   #set: JournalSet | null = null;
+  #retention: Retention | null = null;
+  /** This incarnation's view of what each QP reported applied (by QP system id). */
+  #reported = new Map<bigint, number>();
+  /** Segments retention removed, over every incarnation. */
+  removedSegments = 0;
 
-  constructor(env: ServerEnv, host: SimHost, journals: number, fenceAfterUs = 0) {
+  constructor(env: ServerEnv, host: SimHost, journals: number, fenceAfterUs = 0, keepUs = 0) {
     this.#env = env;
     this.host = host;
     this.#journals = journals;
     this.#fenceAfterUs = fenceAfterUs;
+    this.#keepUs = keepUs;
     this.#connected = env.qps.map(() => true);
     this.#subs = env.qps.map(() => null);
     this.disk = new SimDisk(host, env.prng.fork("disk"), {
       fsync: env.fsync,
       bugAckBeforeFsync: env.bugs.journalAckBeforeFsync,
     });
+    if (keepUs > 0) for (let q = 0; q < env.qps.length; q++) this.#reportApplied(q);
+  }
+
+  /**
+   * QP `q`'s applier tells the sidecar what it applied, every
+   * `applied_report_interval_us`, over its connection (lost while it is cut
+   * or the sidecar is down), as the real applier's APPLIED.
+   */
+  #reportApplied(q: number): void {
+    const qp = this.#env.qps[q]!;
+    const report = (): void => {
+      if (this.#connected[q]) {
+        const tau = qp.applied;
+        this.#env.network.send(qp.host, this.host, this.#env.stream, () => {
+          if (this.#subs[q] === null || this.#subs[q] === undefined) return;
+          const id = BigInt(q + 1); // the QP's system identifier
+          if (tau > (this.#reported.get(id) ?? -1)) this.#reported.set(id, tau);
+        });
+      }
+      this.#env.world.schedule(qp.host, applied_report_interval_us, report);
+    };
+    this.#env.world.schedule(qp.host, applied_report_interval_us, report);
   }
 
   get commitHost(): SimHost {
@@ -261,11 +319,13 @@ export class SingleSidecar implements SimServer {
       journals: this.#journals,
       engine: env.journalEngine,
       preallocateBytes: sim_preallocate_bytes,
+      ...(this.#keepUs > 0 ? { segmentBytesMax: sim_segment_bytes_retention } : {}),
       buggify,
       fenceAfterUs: this.#fenceAfterUs,
     });
     this.#set = set;
-    const horizon = horizonAt(clock.nowMicros());
+    // As src/sidecar/start.ts: never below what retention removed.
+    const horizon = Math.max(horizonAt(clock.nowMicros()), set.removedThroughTau);
     const adjudicator = makeAdjudicator(env.engine, horizon, env.bugs);
     const sidecar = new Sidecar({
       journal: set,
@@ -282,9 +342,34 @@ export class SingleSidecar implements SimServer {
       reader: set,
       engine: env.engine,
       buggify,
+      onError: (_subscription, error) => env.onError("a subscription's catch-up failed", error),
     });
     set.listen(crossbarFeed(() => service, env));
     sidecar.start();
+    if (this.#keepUs > 0) {
+      const store = new QpProgressFile(this.disk, data_dir);
+      const reported = new Map<bigint, number>();
+      this.#reported = reported;
+      const forget = env.bugs.retentionForgetsQps === true;
+      const retention = new Retention({
+        journals: set,
+        clock,
+        timers: host.timers,
+        logger: simLogger(env, (fields) => {
+          if (fields.event !== "journal_segments_removed") return;
+          this.removedSegments += Number(fields.segments);
+          env.world.trace(`retention ${String(fields.throughTau)} ${String(fields.segments)}`);
+        }),
+        store,
+        saved: forget ? new Map() : await store.load(),
+        qpApplied: () => (forget ? new Map() : reported),
+        lowestSentTau: () => (forget ? undefined : service.lowestSentTau),
+        intervalUs: Math.max(1_000, Math.floor(this.#keepUs / 4)),
+        keepUs: this.#keepUs,
+      });
+      retention.start();
+      this.#retention = retention;
+    }
     this.#sidecar = sidecar;
     this.#adjudicator = adjudicator;
     this.#service = service;
@@ -367,7 +452,7 @@ export class SingleSidecar implements SimServer {
     this.close();
   }
 
-  async durableRecords(): Promise<MergedEntry[]> {
+  async durableRecords(): Promise<DurableView> {
     const set = await JournalSet.open({
       dir: journal_dir,
       disk: this.disk,
@@ -376,13 +461,17 @@ export class SingleSidecar implements SimServer {
       engine: this.#env.journalEngine,
     });
     try {
-      return await collect(set.readAll(0));
+      const removedThroughTau = set.removedThroughTau;
+      return { records: await collect(set.readAll(removedThroughTau)), removedThroughTau };
     } finally {
       await set.close().catch(() => undefined);
     }
   }
 
   close(): void {
+    // A crashed host's pass may hang on its dead disk handles: no waiting for it.
+    void this.#retention?.stop();
+    this.#retention = null;
     this.#service?.close();
     this.#adjudicator?.close();
     this.#service = null;

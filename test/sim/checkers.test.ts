@@ -135,6 +135,32 @@ describe("sim checkers catch planted bugs", () => {
     );
   });
 
+  it("retention: QPs cut off for longer than the keep window still catch up; forgetting them is caught", async () => {
+    const scenario = (bugs = {}): ScenarioOptions => ({
+      ...contended,
+      keys: 100_000,
+      durationUs: 400_000,
+      crashRate: 10,
+      downUs: 5_000,
+      partitionRate: 20,
+      partitionUs: 60_000,
+      retentionKeepUs: 10_000,
+      bugs,
+    });
+    const clean = await runScenario(scenario());
+    assert.ok(passed(clean), JSON.stringify({ checks: clean.checks, errors: clean.errors }));
+    assert.ok(clean.removedSegments > 0 && clean.partitions > 0 && clean.crashes > 0);
+    const buggy = await runScenario(scenario(plantedBug("retention-forgets-qps")));
+    assert.ok(
+      buggy.checks !== null && buggy.checks.liveness.length > 0,
+      JSON.stringify(buggy.checks),
+    );
+    assert.ok(
+      buggy.errors.some((e) => /removed by retention/.test(e)),
+      buggy.errors.join("\n"),
+    );
+  });
+
   it("durability: a journal disk that acknowledges before fsync, then crashes", async () => {
     const result = await runScenario({
       ...contended,
