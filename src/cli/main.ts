@@ -1,13 +1,19 @@
 /**
- * The `ordo` command line: `up`, `down` and `status` for a local cluster.
+ * The `ordo` command line: `up`, `down` and `status` for a local cluster;
+ * `qp-progress` and `forget-qp` for what journal retention holds for QPs.
  * Output meant for programs is one JSON line on stdout; words for people go
  * to stderr.
  */
+import fs from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { registerCheckCommand } from "../check";
 import { registerSimCommand } from "../sim/cli";
 import { down, status, up, type ClusterStatus } from "../cluster";
+import { ClusterLayout } from "../cluster/layout";
 import { isRoot } from "../cluster/system";
+import { DirLock, DirLockError } from "../io/dir-lock";
+import { FsDisk } from "../io/fs-disk";
+import { QpProgressFile } from "../sidecar/qp-progress-file";
 
 const default_dir_root = "/var/lib/ordo/local";
 const default_dir_user = ".ordo/cluster";
@@ -21,6 +27,13 @@ function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
   return n;
+}
+
+/** The sidecar's data directory of the cluster in `dir`; throws if there is none. */
+function sidecarDataOf(dir: string): string {
+  const data = new ClusterLayout(dir).sidecarData;
+  if (!fs.existsSync(data)) throw new Error(`no cluster in ${dir} (${data} does not exist)`);
+  return data;
 }
 
 function withoutPids(s: ClusterStatus): unknown {
@@ -119,6 +132,62 @@ export function buildProgram(): Command {
     .option("--dir <dir>", "cluster directory", defaultDir())
     .action((opts: { dir: string }) => {
       process.stdout.write(JSON.stringify(status({ dir: opts.dir })) + "\n");
+    });
+
+  program
+    .command("qp-progress")
+    .description(
+      "print each QP's progress as the sidecar last saved it: journal retention keeps every record a QP may still need",
+    )
+    .option("--dir <dir>", "cluster directory", defaultDir())
+    .action(async (opts: { dir: string }) => {
+      const file = new QpProgressFile(new FsDisk(), sidecarDataOf(opts.dir));
+      const qps = [...(await file.load())].map(([id, tau]) => ({
+        system_identifier: id.toString(),
+        applied_tau: tau,
+        applied_at: new Date(tau / 1000).toISOString(),
+      }));
+      process.stdout.write(JSON.stringify({ qps }) + "\n");
+    });
+
+  program
+    .command("forget-qp")
+    .description(
+      "stop keeping journal records for a QP that is gone for good (the cluster must be down); " +
+        "that QP can no longer catch up once they are removed",
+    )
+    .argument("<system-identifier>", "the QP's SELECT system_identifier FROM pg_control_system()")
+    .option("--dir <dir>", "cluster directory", defaultDir())
+    .action(async (id: string, opts: { dir: string }) => {
+      if (!/^[0-9]{1,20}$/.test(id)) {
+        throw new InvalidArgumentError(`a system identifier is a decimal number, got ${id}`);
+      }
+      const dataDir = sidecarDataOf(opts.dir);
+      let lock: DirLock;
+      try {
+        lock = DirLock.acquire(dataDir);
+      } catch (error) {
+        if (error instanceof DirLockError) {
+          throw new Error(
+            `the sidecar is running (pid ${error.pid}); stop the cluster first: ordo down --dir ${opts.dir}`,
+          );
+        }
+        throw error;
+      }
+      try {
+        const file = new QpProgressFile(new FsDisk(), dataDir);
+        const progress = await file.load();
+        const tau = progress.get(BigInt(id));
+        if (tau === undefined) {
+          const known = [...progress.keys()].join(", ") || "none";
+          throw new Error(`no QP ${id} in ${file.path} (known: ${known})`);
+        }
+        progress.delete(BigInt(id));
+        await file.save(progress);
+        process.stderr.write(`ordo: forgot QP ${id} (it had applied up to tau ${tau})\n`);
+      } finally {
+        lock.release();
+      }
     });
 
   registerCheckCommand(program);

@@ -79,6 +79,7 @@ export class Retention {
   #timer: TimerHandle | null = null;
   #running: Promise<RetentionPass> | null = null;
   #stopped = false;
+  #saving: Promise<void> = Promise.resolve();
   /** `progress` moved since it was last saved. */
   #unsaved = false;
 
@@ -130,22 +131,40 @@ export class Retention {
     return this.#running;
   }
 
-  async #pass(): Promise<RetentionPass> {
-    const { journals, clock, logger } = this.#options;
+  /**
+   * Saves what the QPs reported since the last save (the sidecar does it as
+   * it stops, so the file is current after a clean shutdown).
+   */
+  saveProgress(): Promise<void> {
+    return this.#saveProgress();
+  }
+
+  /** One save at a time: each waits for the one before. */
+  #saveProgress(): Promise<void> {
+    const next = this.#saving.catch(() => undefined).then(() => this.#saveOnce());
+    this.#saving = next;
+    return next;
+  }
+
+  async #saveOnce(): Promise<void> {
     for (const [qp, tau] of this.#options.qpApplied()) {
       if (tau > (this.#progress.get(qp) ?? -1)) {
         this.#progress.set(qp, tau);
         this.#unsaved = true;
       }
     }
-    if (this.#unsaved) {
-      // Saved before anything is removed on its account.
-      this.#unsaved = false;
-      await this.#options.store.save(this.#progress).catch((error: unknown) => {
-        this.#unsaved = true;
-        throw error;
-      });
-    }
+    if (!this.#unsaved) return;
+    this.#unsaved = false;
+    await this.#options.store.save(this.#progress).catch((error: unknown) => {
+      this.#unsaved = true;
+      throw error;
+    });
+  }
+
+  async #pass(): Promise<RetentionPass> {
+    const { journals, clock, logger } = this.#options;
+    // Saved before anything is removed on its account.
+    await this.#saveProgress();
     let cutoff = clock.nowMicros() - this.#keepUs;
     for (const tau of this.#progress.values()) cutoff = Math.min(cutoff, tau - this.#keepUs);
     const sent = this.#options.lowestSentTau();

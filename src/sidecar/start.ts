@@ -351,6 +351,9 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       if (fenceCheck !== null) timers.cancel(fenceCheck);
       listening.stopAccepting();
       await retaining?.stop();
+      await retaining
+        ?.saveProgress()
+        .catch((error: unknown) => logger.log("warn", "qp_progress_not_saved", { error }));
       await sidecar.stop();
       await listening.close();
       logger.log("info", "stats", { ...takeStats() });

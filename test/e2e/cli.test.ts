@@ -1,7 +1,9 @@
 /**
  * The `ordo` command line as a user runs it: `up --detach` prints one JSON
  * line with the QP URLs, `status` adds process ids, the QPs accept SQL, and
- * `down` stops every process.
+ * `down` stops every process; `qp-progress` shows what the sidecar saved of
+ * each QP's progress, and `forget-qp` drops one, only while the cluster is
+ * down.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -81,6 +83,20 @@ describe("ordo up / status / down (e2e)", function () {
     } finally {
       await other.end();
     }
+    const ids: string[] = [];
+    for (const qp of up.qps as { url: string }[]) {
+      const c = new Client({ connectionString: qp.url });
+      await c.connect();
+      try {
+        const { rows } = await c.query(
+          "SELECT system_identifier::text AS id FROM pg_control_system()",
+        );
+        ids.push(rows[0].id);
+      } finally {
+        await c.end();
+      }
+    }
+    assert.throws(() => run("forget-qp", ids[0]!, "--dir", dir), /the sidecar is running/);
 
     // A second `up` on a running cluster is harmless and reports the same URLs.
     const again = JSON.parse(run("up", "--dir", dir, "--detach").trim());
@@ -91,6 +107,19 @@ describe("ordo up / status / down (e2e)", function () {
     assert.equal(after.sidecar.pid, null);
     assert.ok(after.qps.every((q: { pid: number | null }) => q.pid === null));
     for (const pid of pids) assert.ok(!alive(pid), `pid ${pid} stopped`);
+
+    // The sidecar saved both QPs' progress as it stopped; retention holds records for each.
+    const progress = (): { system_identifier: string; applied_tau: number }[] =>
+      JSON.parse(run("qp-progress", "--dir", dir).trim()).qps;
+    const saved = progress();
+    assert.deepEqual(saved.map((q) => q.system_identifier).sort(), [...ids].sort());
+    assert.ok(saved.every((q) => Number.isSafeInteger(q.applied_tau) && q.applied_tau > 0));
+    run("forget-qp", ids[0]!, "--dir", dir);
+    assert.deepEqual(
+      progress().map((q) => q.system_identifier),
+      [ids[1]],
+    );
+    assert.throws(() => run("forget-qp", ids[0]!, "--dir", dir), /no QP/);
   });
 
   it("refuses a QP count that differs from the initialized one", function () {
