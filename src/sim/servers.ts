@@ -293,14 +293,18 @@ export class SingleSidecar implements SimServer {
       if (this.#connected[q]) {
         const tau = qp.applied;
         this.#env.network.send(qp.host, this.host, this.#env.stream, () => {
-          if (this.#subs[q] === null || this.#subs[q] === undefined) return;
-          const id = BigInt(q + 1); // the QP's system identifier
-          if (tau > (this.#reported.get(id) ?? -1)) this.#reported.set(id, tau);
+          if (this.#subs[q] !== null && this.#subs[q] !== undefined) this.#report(q, tau);
         });
       }
       this.#env.world.schedule(qp.host, applied_report_interval_us, report);
     };
     this.#env.world.schedule(qp.host, applied_report_interval_us, report);
+  }
+
+  /** What QP `q` reported applied (an APPLIED, or a SUBSCRIBE's from_tau). */
+  #report(q: number, tau: number): void {
+    const id = BigInt(q + 1); // the QP's system identifier
+    if (tau > (this.#reported.get(id) ?? -1)) this.#reported.set(id, tau);
   }
 
   get commitHost(): SimHost {
@@ -407,6 +411,7 @@ export class SingleSidecar implements SimServer {
       sink,
     });
     this.#subs[q] = { id, sink };
+    this.#report(q, fromTau);
     this.#env.world.trace(`subscribe qp${q} ${fromTau}`);
   }
 
