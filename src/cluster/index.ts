@@ -13,6 +13,7 @@ import {
   initQp,
   installExtension,
   qpPid,
+  qpSystemIdentifier,
   qpUrl,
   startQp,
   stopQp,
@@ -58,7 +59,14 @@ export interface UpOptions {
 }
 
 export interface ClusterStatus {
-  qps: { url: string; port: number; pid?: number | null; dataDir: string }[];
+  qps: {
+    url: string;
+    port: number;
+    pid?: number | null;
+    dataDir: string;
+    /** What the sidecar keys the QP's progress by (`ordo qp-progress`); null before initdb. */
+    systemIdentifier?: string | null;
+  }[];
   sidecar: { socket: string; dataDir: string; log: string; pid?: number | null };
 }
 
@@ -178,6 +186,7 @@ export function status(options: { dir: string }): ClusterStatus {
       port,
       pid: qpPid(layout.qp(index)),
       dataDir: layout.qp(index).data,
+      systemIdentifier: qpSystemIdentifier(layout.qp(index)),
     })),
     sidecar: {
       socket: layout.sidecarSocket,

@@ -5,6 +5,7 @@
  * This is launcher code (like src/io/), so it touches processes and files.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Client } from "pg";
 import type { QpPaths } from "./layout";
@@ -95,6 +96,28 @@ export function qpPid(qp: QpPaths): number | null {
     return pid;
   } catch {
     return null;
+  }
+}
+
+/**
+ * The QP's system identifier (what `pg_control_system()` reports and the
+ * sidecar keys a QP's progress by), read from the first field of
+ * `global/pg_control`, in the host's byte order; null before initdb.
+ */
+export function qpSystemIdentifier(qp: QpPaths): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(path.join(qp.data, "global", "pg_control"), "r");
+  } catch {
+    return null;
+  }
+  try {
+    const field = Buffer.alloc(8);
+    if (fs.readSync(fd, field, 0, 8, 0) !== 8) return null;
+    const id = os.endianness() === "LE" ? field.readBigUInt64LE(0) : field.readBigUInt64BE(0);
+    return id.toString();
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -96,6 +96,10 @@ describe("ordo up / status / down (e2e)", function () {
         await c.end();
       }
     }
+    assert.deepEqual(
+      status.qps.map((q: { systemIdentifier: string }) => q.systemIdentifier),
+      ids,
+    );
     assert.throws(() => run("forget-qp", ids[0]!, "--dir", dir), /the sidecar is running/);
 
     // A second `up` on a running cluster is harmless and reports the same URLs.
