@@ -19,9 +19,15 @@ export { JournalError, type JournalErrorCode } from "./errors";
 export type { Disk, DiskFile, DiskOpenMode } from "./disk";
 export { record_body_bytes_max } from "./record";
 export {
+  WatermarkBound,
+  watermark_bound_file_name,
+  watermark_bound_slot_bytes,
+} from "./watermark-bound";
+export {
   JournalSet,
   journals_max,
   mergeJournals,
+  watermark_bound_ahead_us_default,
   type JournalSetListener,
   type JournalSetOptions,
   type JournalSetRecovery,

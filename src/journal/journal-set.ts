@@ -13,8 +13,11 @@
  *   raised to at least C at once (it is idle, so nothing it emits later can be
  *   at or below C), and a journal whose fsync was in flight is raised when it
  *   returns. So a record is releasable as soon as every older fsync returned.
- * - at open: every journal is raised to max(every replayed tau, clock), so a
- *   restart never reuses a tau at or below a watermark published before it.
+ * - at open: every journal is raised to max(every replayed tau, clock, the
+ *   durable watermark bound), so a restart never reuses a tau at or below a
+ *   watermark published before it, whatever the clock did meanwhile:
+ *   heartbeats promise no more than the bound (watermark-bound.ts), which
+ *   the set keeps `watermarkBoundAheadUs` ahead of the clock.
  *
  * Durable entries and watermark moves go to one `JournalSetListener` (the
  * crossbar service), in an order that keeps the promise: a journal's entries
@@ -54,9 +57,12 @@ import type {
 } from "./journal";
 import { VoidLog } from "./void-log";
 import type { VoidRange } from "./void-log";
+import { WatermarkBound } from "./watermark-bound";
 
 /** Most journals one sidecar runs (the crossbar's bound is higher). */
 export const journals_max = 256;
+/** How far ahead of the clock the durable watermark bound is kept (µs): an fsync every half of it. */
+export const watermark_bound_ahead_us_default = 1_000_000;
 
 /** What the set tells the crossbar service. */
 export interface JournalSetListener {
@@ -89,6 +95,8 @@ export interface JournalSetOptions {
   fenceAfterUs?: number;
   /** Every journal's `onSynced`: how long each group's writes and fsync took (µs). */
   onSynced?: (micros: number) => void;
+  /** The durable watermark bound's lead on the clock (µs, default 1 s). */
+  watermarkBoundAheadUs?: number;
 }
 
 export interface JournalSetRecovery {
@@ -122,6 +130,11 @@ export class JournalSet {
   #fences = 0;
   /** A void record could not be made durable: the set stops taking appends. */
   #voidFailure: JournalError | undefined;
+  /** No heartbeat watermark goes above its durable value. */
+  readonly #bound: WatermarkBound;
+  readonly #boundAheadUs: number;
+  /** The last extension of the bound failed (the next heartbeat tries again). */
+  #boundFailure: unknown;
 
   private constructor(
     journals: Journal[],
@@ -129,7 +142,11 @@ export class JournalSet {
     buggify: Buggify,
     voidLog: VoidLog,
     fenceAfterUs: number,
+    bound: WatermarkBound,
+    boundAheadUs: number,
   ) {
+    this.#bound = bound;
+    this.#boundAheadUs = boundAheadUs;
     this.#journals = journals;
     this.#clock = clock;
     this.#buggify = buggify;
@@ -174,11 +191,20 @@ export class JournalSet {
         `fenceAfterUs must be a non-negative integer, got ${fenceAfterUs}`,
       );
     }
+    const boundAheadUs = options.watermarkBoundAheadUs ?? watermark_bound_ahead_us_default;
+    if (!Number.isSafeInteger(boundAheadUs) || boundAheadUs < 2) {
+      throw new JournalError(
+        "invalid_argument",
+        `watermarkBoundAheadUs must be an integer of at least 2, got ${boundAheadUs}`,
+      );
+    }
     const journals: Journal[] = [];
     const tauFloor: TauFloor = { last: 0 };
     let set: JournalSet | null = null;
     let voidLog: VoidLog | null = null;
+    let bound: WatermarkBound | null = null;
     try {
+      bound = await WatermarkBound.open(options.disk, options.dir);
       voidLog = await VoidLog.open(options.disk, options.dir);
       for (const range of voidLog.ranges) {
         if (range.journal >= count) {
@@ -214,6 +240,7 @@ export class JournalSet {
       await Promise.allSettled([
         ...journals.map((journal) => journal.close()),
         voidLog?.close() ?? Promise.resolve(),
+        bound?.close() ?? Promise.resolve(),
       ]);
       throw error;
     }
@@ -223,8 +250,22 @@ export class JournalSet {
       options.buggify ?? buggify_off,
       voidLog,
       fenceAfterUs,
+      bound,
+      boundAheadUs,
     );
-    const start = Math.max(options.clock.nowMicros(), ...journals.map((j) => j.lastTau));
+    // Above every promise made before (none was above the durable bound),
+    // and the bound ahead of it before it is promised.
+    const start = Math.max(
+      options.clock.nowMicros(),
+      bound.durable,
+      ...journals.map((j) => j.lastTau),
+    );
+    try {
+      await bound.extend(start + boundAheadUs);
+    } catch (error) {
+      await set.close().catch(() => undefined);
+      throw error;
+    }
     tauFloor.last = Math.max(...journals.map((j) => j.lastTau));
     set.#maxDurableTau = Math.max(0, ...journals.map((j) => j.lastTau));
     for (const journal of journals) journal.raiseWatermark(start);
@@ -331,18 +372,40 @@ export class JournalSet {
     return this.#journals[this.choose()]!.appendPlaced(entry);
   }
 
-  /** Raises every idle journal's watermark to the clock (the periodic heartbeat); fences stalled ones. */
+  /**
+   * Raises every idle journal's watermark to the clock, never above the
+   * durable bound, and moves the bound on when the clock is within half its
+   * lead of it (the periodic heartbeat); fences stalled ones.
+   */
   heartbeat(): void {
     if (this.#buggify.fires("journal-set.heartbeat-skipped")) return;
     const now = this.#clock.nowMicros();
+    const bound = this.#bound;
+    if (now + this.#boundAheadUs / 2 > bound.durable && !bound.extending) {
+      bound.extend(now + this.#boundAheadUs).then(
+        () => (this.#boundFailure = undefined),
+        (error: unknown) => (this.#boundFailure = error),
+      );
+    }
+    const promise = Math.min(now, bound.durable);
     const moved: number[] = [];
     for (const [id, journal] of this.#journals.entries()) {
       if (journal.syncing || journal.failed) continue;
-      journal.raiseWatermark(now);
+      journal.raiseWatermark(promise);
       moved.push(id);
     }
     this.#report(moved);
     if (this.#fenceAfterUs > 0) this.#checkFences(now);
+  }
+
+  /** The durable watermark bound: no watermark of this set was published above it. */
+  get watermarkBound(): number {
+    return this.#bound.durable;
+  }
+
+  /** Why the last extension of the watermark bound failed, if it did (heartbeats retry). */
+  get watermarkBoundFailure(): unknown {
+    return this.#boundFailure;
   }
 
   /** Whether the set fences stalled journals (`fenceAfterUs` > 0). */
@@ -378,6 +441,7 @@ export class JournalSet {
     const results = await Promise.allSettled([
       ...this.#journals.map((journal) => journal.close()),
       this.#voidLog.close(),
+      this.#bound.close(),
     ]);
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failure !== undefined) throw failure.reason;

@@ -401,8 +401,9 @@ export class Journal {
   /**
    * Promises that every tau assigned from now on is above `tau` (a heartbeat
    * of an idle journal). Raises `promisedTau` once nothing is in flight; the
-   * promise lives in memory only, so after a restart the caller raises it
-   * again from the clock (docs/replication.md §2).
+   * promise lives in memory only: the journal set keeps its heartbeats under
+   * a durable bound and starts a reopened journal above it
+   * (watermark-bound.ts, docs/replication.md §2).
    */
   raiseWatermark(tau: number): void {
     if (!Number.isSafeInteger(tau) || tau < 0) {

@@ -6,13 +6,21 @@
  * restart replays every journal.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import path from "node:path";
 import { ManualClock } from "../../src/clock";
 import { FsDisk } from "../../src/io/fs-disk";
-import { JournalSet } from "../../src/journal";
-import type { JournalEntry, JournalSetListener } from "../../src/journal";
+import {
+  JournalSet,
+  WatermarkBound,
+  watermark_bound_ahead_us_default,
+  watermark_bound_file_name,
+  watermark_bound_slot_bytes,
+} from "../../src/journal";
+import type { Disk, JournalEntry, JournalSetListener } from "../../src/journal";
 import { freshTxnId } from "../support/commits";
 import { makeTempDir, removeTempDir } from "../support/temp-dir";
+import { TestDisk } from "./test-disk";
 
 /** Checks the set's promise as it is reported: no entry at or below a watermark already published. */
 class PromiseChecker implements JournalSetListener {
@@ -193,5 +201,103 @@ describe("journal set", () => {
     const next = await append(second, 0);
     assert.ok(next > highest);
     await second.close();
+  });
+});
+
+describe("journal set: durable watermark bound", () => {
+  let dir: string;
+  let clock: ManualClock;
+  const journalDir = (): string => path.join(dir, "journal");
+  const open = (journals: number, disk: Disk = new FsDisk()): Promise<JournalSet> =>
+    JournalSet.open({ dir: journalDir(), disk, clock, journals });
+  const append = (set: JournalSet): Promise<number> =>
+    set.append({ txnId: freshTxnId(), tauStart: 0, body: new TextEncoder().encode("x") });
+  const start = 1_700_000_000_000_000;
+
+  beforeEach(() => {
+    dir = makeTempDir("journal-bound");
+    clock = new ManualClock(start);
+  });
+  afterEach(() => removeTempDir(dir));
+
+  it("starts above every watermark published before a restart, though the clock went back", async () => {
+    const first = await open(2);
+    const checker = new PromiseChecker(2);
+    first.listen(checker);
+    clock.advance(300_000);
+    first.heartbeat(); // a promise with no record behind it
+    const published = Math.max(...checker.published);
+    assert.equal(published, start + 300_000);
+    await first.close();
+    clock.set(start - 60_000_000); // an NTP step back at boot
+    const second = await open(2);
+    assert.ok(second.watermarkBound > published);
+    const tau = await append(second);
+    assert.ok(
+      tau > published,
+      `tau ${tau} at or below the watermark ${published} published before`,
+    );
+    await second.close();
+  });
+
+  it("never publishes a heartbeat above the durable bound, and moves the bound ahead of the clock", async () => {
+    const disk = new TestDisk(new FsDisk());
+    const set = await open(1, disk);
+    const checker = new PromiseChecker(1);
+    set.listen(checker);
+    const bound = set.watermarkBound;
+    assert.equal(bound, start + watermark_bound_ahead_us_default);
+    // The bound's next fsync is held: heartbeats stop at the bound.
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    disk.syncGateFor = (file) => (file.endsWith(watermark_bound_file_name) ? held : undefined);
+    clock.advance(2 * watermark_bound_ahead_us_default);
+    set.heartbeat();
+    assert.equal(checker.published[0], bound);
+    set.heartbeat();
+    assert.equal(checker.published[0], bound);
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(set.watermarkBound, clock.nowMicros() + watermark_bound_ahead_us_default);
+    set.heartbeat();
+    assert.equal(checker.published[0], clock.nowMicros());
+    // Half a lead later the bound moves on by itself; within it, it does not.
+    clock.advance(watermark_bound_ahead_us_default / 2 - 1);
+    set.heartbeat();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(set.watermarkBound, start + 3 * watermark_bound_ahead_us_default);
+    clock.advance(2);
+    set.heartbeat();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(set.watermarkBound, clock.nowMicros() + watermark_bound_ahead_us_default);
+    await set.close();
+  });
+
+  it("reads the newer of its two slots, the older when the newer is torn, and refuses two bad ones", async () => {
+    const disk = new FsDisk();
+    await disk.mkdir(dir);
+    const bound = await WatermarkBound.open(disk, dir);
+    assert.equal(bound.durable, 0);
+    for (const b of [10, 20, 30]) await bound.extend(b);
+    await bound.extend(25); // never backwards
+    assert.equal(bound.durable, 30);
+    await bound.close();
+    const file = path.join(dir, watermark_bound_file_name);
+    assert.equal((await WatermarkBound.open(disk, dir)).durable, 30);
+    // The third write went to slot 1 (0, 0, 1 by sequence number 1, 2, 3): tear it.
+    const bytes = fs.readFileSync(file);
+    bytes[watermark_bound_slot_bytes + 20] ^= 0xff;
+    fs.writeFileSync(file, bytes);
+    const reopened = await WatermarkBound.open(disk, dir);
+    assert.equal(reopened.durable, 20);
+    // The next write goes over the torn slot, never over the one it relies on.
+    await reopened.extend(40);
+    await reopened.close();
+    assert.equal((await WatermarkBound.open(disk, dir)).durable, 40);
+    const both = fs.readFileSync(file);
+    both[20] ^= 0xff;
+    both[watermark_bound_slot_bytes + 20] ^= 0xff;
+    fs.writeFileSync(file, both);
+    await assert.rejects(WatermarkBound.open(disk, dir), /neither slot/);
   });
 });
