@@ -22,6 +22,10 @@
  * - `crossbarPlacesEveryCopy` (split topology): the crossbar places a
  *   redirected commit's second copy as well (durability checker: a commit
  *   applied twice).
+ * - `watermarkBoundLost`: a crash loses the journal sets' durable watermark
+ *   bound (the simulated disk drops the file), so with a clock that steps
+ *   back at the restart a journal assigns taus at or below watermarks it
+ *   published before (total order, durability).
  * - `retentionForgetsQps` ("single" with retention): retention is told of no
  *   QP and no subscription, so it removes what a QP cut off for longer than
  *   the keep window still needs (the QP cannot catch up: liveness, and the
@@ -45,6 +49,7 @@ export interface PlantedBugs {
   routerKeepsBrokenCopies?: boolean;
   crossbarPlacesEveryCopy?: boolean;
   retentionForgetsQps?: boolean;
+  watermarkBoundLost?: boolean;
 }
 
 export const planted_bug_names = [
@@ -55,6 +60,7 @@ export const planted_bug_names = [
   "router-keeps-broken-copies",
   "crossbar-places-every-copy",
   "retention-forgets-qps",
+  "watermark-bound-lost",
 ] as const;
 
 export type PlantedBugName = (typeof planted_bug_names)[number];
@@ -75,6 +81,8 @@ export function plantedBug(name: PlantedBugName): PlantedBugs {
       return { crossbarPlacesEveryCopy: true };
     case "retention-forgets-qps":
       return { retentionForgetsQps: true };
+    case "watermark-bound-lost":
+      return { watermarkBoundLost: true };
   }
 }
 

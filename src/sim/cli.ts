@@ -69,6 +69,11 @@ export function registerSimCommand(program: Command): void {
     )
     .option("--down-ms <ms>", "how long a crashed host stays down", parseNumber)
     .option(
+      "--clock-step-back-ms <ms>",
+      "a crashed host's clock comes back up to this far behind where it was",
+      parseNumber,
+    )
+    .option(
       "--partition-rate <r>",
       "network partitions per second: a QP from the sidecar (single), a journal host from the crossbar or the adjudicator (fenced, hedged)",
       parseNumber,
@@ -113,6 +118,9 @@ export function registerSimCommand(program: Command): void {
         crashRate: o.crashRate as number,
         partitionRate: o.partitionRate as number,
         ...(o.downMs !== undefined ? { downUs: (o.downMs as number) * 1000 } : {}),
+        ...(o.clockStepBackMs !== undefined
+          ? { clockStepBackUs: (o.clockStepBackMs as number) * 1000 }
+          : {}),
         ...(o.partitionMs !== undefined ? { partitionUs: (o.partitionMs as number) * 1000 } : {}),
         ...(o.clientLoss !== undefined ? { clientLossP: o.clientLoss as number } : {}),
         ...(o.qps !== undefined ? { qps: o.qps as number } : {}),

@@ -10,9 +10,11 @@
  * old name or the new one) — what a real disk may do, so the journal's
  * torn-tail cut is exercised.
  *
- * Planted bug (sim only): `bugAckBeforeFsync` makes `sync` return at once
+ * Planted bugs (sim only): `bugAckBeforeFsync` makes `sync` return at once
  * while the bytes become durable only after the fsync latency; the
  * durability checker must catch the acknowledged commits a crash then loses.
+ * `bugLosesAtCrash` names a file (by its last path component) that every
+ * crash loses, synced or not.
  */
 import { dirname } from "node:path";
 import type { Disk, DiskFile, DiskOpenMode } from "../journal";
@@ -40,6 +42,8 @@ export interface SimDiskOptions {
   fsync: LatencyDist;
   /** Planted bug: fsync returns before the bytes are durable. */
   bugAckBeforeFsync?: boolean;
+  /** Planted bug: every crash loses the files of this name. */
+  bugLosesAtCrash?: string;
 }
 
 export class SimDiskError extends Error {
@@ -199,7 +203,8 @@ export class SimDisk implements Disk {
     }
     this.#removed.clear();
     for (const [path, state] of [...this.#files]) {
-      if (!state.named) {
+      const lost = this.#options.bugLosesAtCrash;
+      if (!state.named || (lost !== undefined && path.endsWith(`/${lost}`))) {
         this.#files.delete(path);
         continue;
       }

@@ -28,6 +28,7 @@ import {
 import type { ServerEnv, SimServer } from "./servers";
 import { Client, QpApplier, VisibilityTracker } from "./workload";
 import { World } from "./world";
+import type { SimHost } from "./world";
 
 export type SimDesign = "single" | "baseline" | "fenced" | "hedged";
 
@@ -46,6 +47,8 @@ export interface ScenarioOptions {
   /** Crashes per second: of the sidecar host ("single"), of a journal host ("fenced", "hedged"). */
   crashRate?: number;
   downUs?: number;
+  /** A crashed host's clock comes back up to this far behind where it was (an NTP step at boot). */
+  clockStepBackUs?: number;
   /**
    * Network partitions per second in the cluster, each `partitionUs` long:
    * "single" cuts a QP from the sidecar (its requests are lost, its
@@ -151,6 +154,8 @@ export function replayCommand(options: ScenarioOptions): string {
     parts.push(`--stall-ms ${(options.stallUs ?? 0) / 1000} --stall-rate ${options.stallRate}`);
   if ((options.crashRate ?? 0) > 0) parts.push(`--crash-rate ${options.crashRate}`);
   if (options.downUs !== undefined) parts.push(`--down-ms ${options.downUs / 1000}`);
+  if ((options.clockStepBackUs ?? 0) > 0)
+    parts.push(`--clock-step-back-ms ${(options.clockStepBackUs ?? 0) / 1000}`);
   if ((options.partitionRate ?? 0) > 0) parts.push(`--partition-rate ${options.partitionRate}`);
   if (options.partitionUs !== undefined) parts.push(`--partition-ms ${options.partitionUs / 1000}`);
   if ((options.clientLossP ?? 0) > 0) parts.push(`--client-loss ${options.clientLossP}`);
@@ -326,6 +331,11 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
     if (healthy.length <= c.journalHosts.length / 2) return null;
     return healthy[faults.int(healthy.length)]!;
   };
+  const clockStepBackUs = options.clockStepBackUs ?? 0;
+  /** The host's clock steps back at a restart, by up to `clockStepBackUs`. */
+  const stepBack = (host: SimHost): void => {
+    if (clockStepBackUs > 0) host.skewUs -= faults.int(clockStepBackUs + 1);
+  };
   if (crashRate > 0 && split !== null) {
     const c = split;
     poisson(crashRate, () => {
@@ -333,7 +343,10 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
       if (j === null) return;
       crashes += 1;
       c.crashJournal(j);
-      world.schedule(null, options.downUs ?? 20_000, () => c.restartJournal(j));
+      world.schedule(null, options.downUs ?? 20_000, () => {
+        stepBack(c.journalHosts[j]!.host);
+        c.restartJournal(j);
+      });
     });
   }
   if (crashRate > 0 && single !== null) {
@@ -343,6 +356,7 @@ export async function runScenario(options: ScenarioOptions): Promise<SimResult> 
       crashes += 1;
       s.crash();
       world.schedule(null, options.downUs ?? 20_000, () => {
+        stepBack(s.host);
         world.restart(s.host);
         // The restart runs on the host's own queue, like a process start.
         world.schedule(

@@ -27,7 +27,7 @@ import type { ConflictEngine } from "../adjudicator";
 import type { Buggify } from "../buggify";
 import { CrossbarService } from "../crossbar";
 import type { DurableEntry, EngineKind, SubscriberSink } from "../crossbar";
-import { JournalSet } from "../journal";
+import { JournalSet, watermark_bound_file_name } from "../journal";
 import type { JournalEntry, JournalSetListener, MergedEntry } from "../journal";
 import type { CommitReply, CommitRequest, ErrorMessage } from "../protocol";
 import { silent_logger } from "../sidecar/log";
@@ -64,6 +64,11 @@ const data_dir = "/data";
 const journal_dir = "/data/journal";
 /** With retention: small segments, so that a run of a second fills many and removes some. */
 const sim_segment_bytes_retention = 2 * 1024;
+/**
+ * The journal sets' durable watermark bound runs this far ahead of the clock
+ * (a restarted set starts above it), at the scale of a run of a second.
+ */
+const sim_watermark_bound_ahead_us = 20_000;
 /** With retention: each QP reports what it applied this often (the applier's APPLIED). */
 export const applied_report_interval_us = 1_000;
 /**
@@ -278,6 +283,9 @@ export class SingleSidecar implements SimServer {
     this.disk = new SimDisk(host, env.prng.fork("disk"), {
       fsync: env.fsync,
       bugAckBeforeFsync: env.bugs.journalAckBeforeFsync,
+      ...(env.bugs.watermarkBoundLost === true
+        ? { bugLosesAtCrash: watermark_bound_file_name }
+        : {}),
     });
     if (keepUs > 0) for (let q = 0; q < env.qps.length; q++) this.#reportApplied(q);
   }
@@ -323,6 +331,7 @@ export class SingleSidecar implements SimServer {
       journals: this.#journals,
       engine: env.journalEngine,
       preallocateBytes: sim_preallocate_bytes,
+      watermarkBoundAheadUs: sim_watermark_bound_ahead_us,
       ...(this.#keepUs > 0 ? { segmentBytesMax: sim_segment_bytes_retention } : {}),
       buggify,
       fenceAfterUs: this.#fenceAfterUs,
@@ -519,6 +528,9 @@ class JournalHost {
     this.disk = new SimDisk(host, env.prng.fork(`disk${index}`), {
       fsync: env.fsync,
       bugAckBeforeFsync: env.bugs.journalAckBeforeFsync,
+      ...(env.bugs.watermarkBoundLost === true
+        ? { bugLosesAtCrash: watermark_bound_file_name }
+        : {}),
     });
   }
 }
@@ -672,6 +684,7 @@ export class SplitCluster implements SimServer {
       journals: 1,
       engine: env.journalEngine,
       preallocateBytes: sim_preallocate_bytes,
+      watermarkBoundAheadUs: sim_watermark_bound_ahead_us,
       buggify: env.buggify ?? undefined,
     });
     jh.set = set;

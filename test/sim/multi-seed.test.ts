@@ -1,6 +1,7 @@
 /**
- * A short multi-seed run: many small scenarios (crashes, partitions, message
- * loss, clock skew; stalls in the split topologies) with BUGGIFY on, each
+ * A short multi-seed run: many small scenarios (crashes after which the
+ * host's clock steps back, partitions, message loss, clock skew; stalls in
+ * the split topologies) with BUGGIFY on, each
  * checked, a third of them with the TypeScript twins instead of the native
  * engines, two thirds of the single sidecar's with journal retention. A failure names the seed and the command that replays it. Every
  * fault point must have fired in some run, or it guards nothing.
@@ -33,6 +34,7 @@ describe("sim multi-seed", () => {
               durationUs: 50_000,
               crashRate: 20,
               downUs: 3_000,
+              clockStepBackUs: 5_000,
               partitionRate: 40,
               partitionUs: 4_000,
               clientLossP: 0.01,
@@ -55,7 +57,13 @@ describe("sim multi-seed", () => {
               // Journal hosts crash and are cut off only where the design fences them.
               ...(design === "baseline"
                 ? {}
-                : { crashRate: 10, downUs: 10_000, partitionRate: 20, partitionUs: 10_000 }),
+                : {
+                    crashRate: 10,
+                    downUs: 10_000,
+                    clockStepBackUs: 5_000,
+                    partitionRate: 20,
+                    partitionUs: 10_000,
+                  }),
               buggify: true,
             };
       const result = await runScenario(options);
