@@ -195,11 +195,15 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module || process.argv[1]?.endsWith("ordo.js")) {
+/** Runs the command line `argv` (process.argv's shape); exits 1 with the message on an error. */
+export function main(argv: readonly string[]): void {
   buildProgram()
-    .parseAsync(process.argv)
+    .parseAsync([...argv])
     .catch((err: unknown) => {
       process.stderr.write(`ordo: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(1);
     });
 }
+
+// `node dist/src/cli/main.js ...`; bin/ordo.js (however it is linked) calls main itself.
+if (require.main === module) main(process.argv);

@@ -48,6 +48,21 @@ describe("ordo up / status / down (e2e)", function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it("runs through a link named ordo, as npx and node_modules/.bin run it", function () {
+    const link = path.join(dir, "ordo");
+    fs.symlinkSync(ordo, link);
+    const help = execFileSync(process.execPath, [link, "--help"], { encoding: "utf8" });
+    assert.match(help, /Usage: ordo/);
+    assert.throws(
+      () =>
+        execFileSync(process.execPath, [link, "status", "--dir", path.join(dir, "none")], {
+          stdio: ["ignore", "pipe", "pipe"],
+        }),
+      /is not an ordo cluster directory/,
+    );
+    fs.rmSync(link);
+  });
+
   it("starts a cluster, reports it, and stops it", async function () {
     const up = JSON.parse(run("up", "--dir", dir, "--qps", "2", "--detach").trim());
     assert.equal(up.qps.length, 2);
