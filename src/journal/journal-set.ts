@@ -253,12 +253,14 @@ export class JournalSet {
       bound,
       boundAheadUs,
     );
-    // Above every promise made before (none was above the durable bound),
-    // and the bound ahead of it before it is promised.
+    // Above every promise made before (none was above the durable bound or
+    // a durable record), above every void range (a tau inside one would be
+    // skipped by every reader), and the bound ahead of it before it is promised.
     const start = Math.max(
       options.clock.nowMicros(),
       bound.durable,
       ...journals.map((j) => j.lastTau),
+      ...voidLog.ranges.map((range) => range.toTau),
     );
     try {
       await bound.extend(start + boundAheadUs);

@@ -10,7 +10,11 @@ import fsp from "node:fs/promises";
 import path from "node:path";
 import { ManualClock } from "../../src/clock";
 import { FsDisk } from "../../src/io/fs-disk";
-import { JournalSet } from "../../src/journal";
+import {
+  JournalSet,
+  watermark_bound_ahead_us_default,
+  watermark_bound_file_name,
+} from "../../src/journal";
 import type { JournalEntry, JournalSetListener, Placed } from "../../src/journal";
 import { freshTxnId } from "../support/commits";
 import { makeTempDir, removeTempDir } from "../support/temp-dir";
@@ -262,6 +266,62 @@ describe("journal set fencing", () => {
     stall.open();
     await pending;
     await single.close();
+  });
+
+  it("starts above a void range after a crash, though the watermark bound lagged behind its taus", async () => {
+    const set = await open();
+    set.listen(new Listener(3));
+    const start = clock.nowMicros();
+    // The bound's next fsync never returns: the clock runs past the bound.
+    const boundStall = gate();
+    const stall = gate();
+    disk.syncGateFor = (p) =>
+      p.endsWith(watermark_bound_file_name)
+        ? boundStall.promise
+        : p.includes(`${path.sep}0${path.sep}`)
+          ? stall.promise
+          : undefined;
+    // What a crash leaves of the bound: its last durable slots (the held write is lost).
+    const boundFile = path.join(journalDir(), watermark_bound_file_name);
+    const durableBound = await fsp.readFile(boundFile);
+    clock.advance(2 * watermark_bound_ahead_us_default);
+    set.heartbeat();
+    const stalled = append(set, "stalled"); // journal 0, at a tau above the durable bound
+    await ticks();
+    const originalTau = set.journal(0).lastTau;
+    assert.ok(originalTau > set.watermarkBound);
+    // Its new place's fsync waits too: the crash comes after the void record, before it.
+    disk.syncGateFor = (p) =>
+      p.endsWith(watermark_bound_file_name) || /[/\\][012][/\\]/.test(p)
+        ? stall.promise
+        : undefined;
+    clock.advance(5_000);
+    set.checkFences();
+    await ticks();
+    assert.deepEqual(set.voidRanges, [{ journal: 0, fromTau: originalTau, toTau: originalTau }]);
+    void stalled.catch(() => undefined);
+    // Crash; the host comes back with its clock just below the voided tau.
+    for (const [file, track] of disk.tracks) await fsp.truncate(file, track.durable);
+    await fsp.writeFile(boundFile, durableBound);
+    disk.syncGateFor = undefined;
+    clock.set(originalTau - 1);
+    const again = await open(0);
+    const placed = await append(again, "new"); // journal 0 again: all idle
+    assert.ok(
+      placed.tau > originalTau,
+      `tau ${placed.tau} inside the void range at ${originalTau}`,
+    );
+    const bodies = await readBodies(again);
+    assert.deepEqual(
+      bodies.map((b) => b.body),
+      ["new"],
+      "the new commit counts; the stalled one was never acknowledged",
+    );
+    assert.ok(start < originalTau);
+    await again.close();
+    boundStall.open();
+    stall.open();
+    await set.close().catch(() => undefined);
   });
 
   for (const point of ["before-void", "after-void"] as const) {

@@ -204,6 +204,16 @@ describe("journal set", () => {
   });
 });
 
+/** The durable bound a fresh open of `dir` reads (closing what it opened). */
+async function durableOf(disk: Disk, dir: string): Promise<number> {
+  const bound = await WatermarkBound.open(disk, dir);
+  try {
+    return bound.durable;
+  } finally {
+    await bound.close();
+  }
+}
+
 describe("journal set: durable watermark bound", () => {
   let dir: string;
   let clock: ManualClock;
@@ -283,7 +293,7 @@ describe("journal set: durable watermark bound", () => {
     assert.equal(bound.durable, 30);
     await bound.close();
     const file = path.join(dir, watermark_bound_file_name);
-    assert.equal((await WatermarkBound.open(disk, dir)).durable, 30);
+    assert.equal(await durableOf(disk, dir), 30);
     // The third write went to slot 1 (0, 0, 1 by sequence number 1, 2, 3): tear it.
     const bytes = fs.readFileSync(file);
     bytes[watermark_bound_slot_bytes + 20] ^= 0xff;
@@ -293,7 +303,7 @@ describe("journal set: durable watermark bound", () => {
     // The next write goes over the torn slot, never over the one it relies on.
     await reopened.extend(40);
     await reopened.close();
-    assert.equal((await WatermarkBound.open(disk, dir)).durable, 40);
+    assert.equal(await durableOf(disk, dir), 40);
     const both = fs.readFileSync(file);
     both[20] ^= 0xff;
     both[watermark_bound_slot_bytes + 20] ^= 0xff;
