@@ -329,6 +329,7 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
       replayed,
       horizon,
       removedThroughTau: journal.removedThroughTau,
+      watermarkBound: journal.watermarkBound,
       voidRanges: journal.voidRanges.length,
     });
     const listening = server;
