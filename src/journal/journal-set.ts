@@ -133,8 +133,6 @@ export class JournalSet {
   /** No heartbeat watermark goes above its durable value. */
   readonly #bound: WatermarkBound;
   readonly #boundAheadUs: number;
-  /** The last extension of the bound failed (the next heartbeat tries again). */
-  #boundFailure: unknown;
 
   private constructor(
     journals: Journal[],
@@ -384,10 +382,8 @@ export class JournalSet {
     const now = this.#clock.nowMicros();
     const bound = this.#bound;
     if (now + this.#boundAheadUs / 2 > bound.durable && !bound.extending) {
-      bound.extend(now + this.#boundAheadUs).then(
-        () => (this.#boundFailure = undefined),
-        (error: unknown) => (this.#boundFailure = error),
-      );
+      // A failed write leaves heartbeats at the old bound; the next heartbeat tries again.
+      bound.extend(now + this.#boundAheadUs).catch(() => undefined);
     }
     const promise = Math.min(now, bound.durable);
     const moved: number[] = [];
@@ -403,11 +399,6 @@ export class JournalSet {
   /** The durable watermark bound: no watermark of this set was published above it. */
   get watermarkBound(): number {
     return this.#bound.durable;
-  }
-
-  /** Why the last extension of the watermark bound failed, if it did (heartbeats retry). */
-  get watermarkBoundFailure(): unknown {
-    return this.#boundFailure;
   }
 
   /** Whether the set fences stalled journals (`fenceAfterUs` > 0). */

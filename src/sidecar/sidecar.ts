@@ -112,6 +112,16 @@ export function horizonAt(nowMicros: number): number {
   return nowMicros - max_transaction_age_us - horizon_margin_us;
 }
 
+/**
+ * The horizon a (re)starting sidecar's adjudicator begins at: the history
+ * window below the clock, never below what retention removed (retention
+ * keeps what the window needs, so only a clock that went back puts the
+ * window below it, and then what was removed is the horizon).
+ */
+export function startHorizon(nowMicros: number, removedThroughTau: number): number {
+  return Math.max(horizonAt(nowMicros), removedThroughTau);
+}
+
 function txnKey(txnId: Uint8Array): string {
   return Buffer.from(txnId.buffer, txnId.byteOffset, txnId.byteLength).toString("hex");
 }

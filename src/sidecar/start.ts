@@ -32,7 +32,7 @@ import {
   retention_interval_us_default,
   retention_keep_us_default,
 } from "./retention";
-import { horizonAt, Sidecar } from "./sidecar";
+import { Sidecar, startHorizon } from "./sidecar";
 import { Replication } from "./subscriptions";
 import { WaitStats, type WaitSummary } from "./wait-stats";
 
@@ -233,9 +233,7 @@ export async function startSidecar(options: StartSidecarOptions): Promise<Runnin
   let server: SidecarServer | null = null;
   let retention: Retention | null = null;
   try {
-    // Retention keeps what the horizon needs; only a clock that went back
-    // could put the horizon below what it removed, and then that is the horizon.
-    const horizon = Math.max(horizonAt(clock.nowMicros()), journal.removedThroughTau);
+    const horizon = startHorizon(clock.nowMicros(), journal.removedThroughTau);
     const adjudicator = new Adjudicator({
       horizonTau: horizon,
       engine: options.engine,

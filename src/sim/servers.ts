@@ -34,7 +34,7 @@ import { silent_logger } from "../sidecar/log";
 import type { Logger } from "../sidecar/log";
 import { QpProgressFile } from "../sidecar/qp-progress-file";
 import { Retention } from "../sidecar/retention";
-import { horizonAt, Sidecar } from "../sidecar/sidecar";
+import { horizonAt, Sidecar, startHorizon } from "../sidecar/sidecar";
 import type { CommitJournal } from "../sidecar/sidecar";
 import type { PlantedBugs } from "./bugs";
 import { ForgetfulConflictTable } from "./bugs";
@@ -337,8 +337,7 @@ export class SingleSidecar implements SimServer {
       fenceAfterUs: this.#fenceAfterUs,
     });
     this.#set = set;
-    // As src/sidecar/start.ts: never below what retention removed.
-    const horizon = Math.max(horizonAt(clock.nowMicros()), set.removedThroughTau);
+    const horizon = startHorizon(clock.nowMicros(), set.removedThroughTau);
     const adjudicator = makeAdjudicator(env.engine, horizon, env.bugs);
     const sidecar = new Sidecar({
       journal: set,

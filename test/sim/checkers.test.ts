@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { passed, plantedBug, runScenario } from "../../src/sim";
-import type { ScenarioOptions } from "../../src/sim";
+import type { PlantedBugName, ScenarioOptions, SimResult } from "../../src/sim";
 
 const contended: ScenarioOptions = {
   seed: 1,
@@ -15,6 +15,31 @@ const contended: ScenarioOptions = {
   writesMax: 3,
   durationUs: 200_000,
 };
+
+/**
+ * Runs `scenario` on seeds 1..`seeds`, without and with `bug`: every clean
+ * run passes (and `clean`, if given, holds), and `caught` holds for the buggy
+ * run of at least one seed. For bugs that not every seed shows.
+ */
+async function caughtOnSomeSeed(
+  seeds: number,
+  scenario: (seed: number, bugs?: ScenarioOptions["bugs"]) => ScenarioOptions,
+  bug: PlantedBugName,
+  caught: (buggy: SimResult) => boolean,
+  clean?: (result: SimResult) => void,
+): Promise<void> {
+  let times = 0;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const result = await runScenario(scenario(seed));
+    assert.ok(
+      passed(result),
+      JSON.stringify({ seed, checks: result.checks, errors: result.errors }),
+    );
+    clean?.(result);
+    if (caught(await runScenario(scenario(seed, plantedBug(bug))))) times += 1;
+  }
+  assert.ok(times > 0, `no seed caught ${bug}`);
+}
 
 describe("sim checkers catch planted bugs", () => {
   it("a clean run passes every checker", async () => {
@@ -107,14 +132,12 @@ describe("sim checkers catch planted bugs", () => {
       partitionUs: 10_000,
       bugs,
     });
-    let caught = 0;
-    for (let seed = 1; seed <= 6; seed++) {
-      const clean = await runScenario(scenario(seed));
-      assert.ok(passed(clean), `seed ${seed} without the bug: ${JSON.stringify(clean.checks)}`);
-      const buggy = await runScenario(scenario(seed, plantedBug("router-keeps-broken-copies")));
-      if (buggy.checks !== null && buggy.checks.liveness.length > 0) caught += 1;
-    }
-    assert.ok(caught > 0, "no seed caught the router that keeps broken copies");
+    await caughtOnSomeSeed(
+      6,
+      scenario,
+      "router-keeps-broken-copies",
+      (buggy) => buggy.checks !== null && buggy.checks.liveness.length > 0,
+    );
   });
 
   it("durability: a crossbar that places both copies of a redirected commit", async () => {
@@ -149,24 +172,20 @@ describe("sim checkers catch planted bugs", () => {
       bugs,
     });
     // A QP loses records only if a partition outlasts a whole segment's removal: not every seed shows it.
-    let caught = 0;
-    for (let seed = 1; seed <= 4; seed++) {
-      const clean = await runScenario(scenario(seed));
-      assert.ok(
-        passed(clean),
-        JSON.stringify({ seed, checks: clean.checks, errors: clean.errors }),
-      );
-      assert.ok(clean.removedSegments > 0 && clean.partitions > 0 && clean.crashes > 0);
-      const buggy = await runScenario(scenario(seed, plantedBug("retention-forgets-qps")));
-      if (buggy.checks !== null && buggy.checks.liveness.length > 0) {
+    await caughtOnSomeSeed(
+      4,
+      scenario,
+      "retention-forgets-qps",
+      (buggy) => {
+        if (buggy.checks === null || buggy.checks.liveness.length === 0) return false;
         assert.ok(
           buggy.errors.some((e) => /removed by retention/.test(e)),
           buggy.errors.join("\n"),
         );
-        caught += 1;
-      }
-    }
-    assert.ok(caught > 0, "no seed caught retention that forgets the QPs");
+        return true;
+      },
+      (clean) => assert.ok(clean.removedSegments > 0 && clean.partitions > 0 && clean.crashes > 0),
+    );
   });
 
   it("total order: a crash that loses the watermark bound, with a clock that steps back at the restart", async () => {
@@ -181,17 +200,12 @@ describe("sim checkers catch planted bugs", () => {
       bugs,
     });
     // It shows only when a commit arrives before the stepped-back clock has caught up.
-    let caught = 0;
-    for (let seed = 1; seed <= 4; seed++) {
-      const clean = await runScenario(scenario(seed));
-      assert.ok(
-        passed(clean),
-        JSON.stringify({ seed, checks: clean.checks, errors: clean.errors }),
-      );
-      const buggy = await runScenario(scenario(seed, plantedBug("watermark-bound-lost")));
-      if (buggy.checks !== null && buggy.checks.totalOrder.length > 0) caught += 1;
-    }
-    assert.ok(caught > 0, "no seed caught the lost watermark bound");
+    await caughtOnSomeSeed(
+      4,
+      scenario,
+      "watermark-bound-lost",
+      (buggy) => buggy.checks !== null && buggy.checks.totalOrder.length > 0,
+    );
   });
 
   it("durability: a journal disk that acknowledges before fsync, then crashes", async () => {
